@@ -1,0 +1,1 @@
+"""Pipelines that plug into a session (sessions.pipeline): audio → captions, text → agent turns."""

@@ -1,0 +1,93 @@
+"""A test pipeline that emits numbered durable events, plugged in by config.
+
+Commands (``text`` messages): ``count N [interval_ms] [pad]`` emits N
+``caption.final`` events numbered 0..N-1 (text ``"<i>"`` plus ``pad`` bytes of
+padding); ``tokens N [interval_ms]`` runs a turn of N ``token`` deltas ``"<i>,"``.
+``cancel`` stops the running command's turn with ``turn.done cancelled``. Each
+``audio`` chunk yields one ``caption.final`` whose segment is the chunk index, after
+``chunk_delay_s`` (option) to play a slow pipeline.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import anyio
+
+from sessions.events import CaptionFinal, CaptionPartial, TokenDelta, TurnDone, TurnStarted
+from sessions.inputs import AudioChunk, AudioEnd, CancelRequest, PipelineInput, UserText
+from sessions.pipeline import EventSink, Pipeline, PipelineContext
+
+
+class NumberedPipeline:
+    def __init__(self, chunk_delay_s: float) -> None:
+        self.chunk_delay_s = chunk_delay_s
+        self.turns = 0
+
+    async def run(self, inputs: AsyncIterator[PipelineInput], sink: EventSink) -> None:
+        async with anyio.create_task_group() as tg:
+            running: dict[str, anyio.CancelScope] = {}
+            async for item in inputs:
+                match item:
+                    case UserText(text=text):
+                        words = text.split()
+                        args = [int(w) for w in words[1:]]
+                        if words[0] == "count":
+                            tg.start_soon(self._count, sink, *args)
+                        elif words[0] == "tokens":
+                            self.turns += 1
+                            turn_id = f"t{self.turns}"
+                            scope = anyio.CancelScope()
+                            running[turn_id] = scope
+                            tg.start_soon(self._tokens, sink, scope, turn_id, *args)
+                    case CancelRequest(turn_id=turn_id):
+                        for tid, scope in list(running.items()):
+                            if turn_id in (None, tid):
+                                scope.cancel()
+                                running.pop(tid)
+                    case AudioChunk(data=data, chunk=chunk):
+                        if self.chunk_delay_s:
+                            await anyio.sleep(self.chunk_delay_s)
+                        sink.emit(CaptionPartial(chunk, f"partial {chunk}", 0.0, 0.0))
+                        sink.emit(CaptionFinal(chunk, f"chunk {chunk} {len(data)}", 0.0, 0.0))
+                    case AudioEnd():
+                        sink.emit(CaptionFinal(-1, "end", 0.0, 0.0))
+                    case _:
+                        pass
+
+    async def _count(self, sink: EventSink, n: int, interval_ms: int = 0, pad: int = 0) -> None:
+        for i in range(n):
+            sink.emit(CaptionFinal(i, f"{i}" + "x" * pad, 0.0, 0.0))
+            await anyio.sleep(interval_ms / 1000)
+
+    async def _tokens(
+        self, sink: EventSink, scope: anyio.CancelScope, turn_id: str, n: int, interval_ms: int = 0
+    ) -> None:
+        sink.emit(TurnStarted(turn_id, "text"))
+        status: Any = "completed"
+        with scope:
+            for i in range(n):
+                sink.emit(TokenDelta(turn_id, f"{i},"))
+                await anyio.sleep(interval_ms / 1000)
+        if scope.cancelled_caught:
+            status = "cancelled"
+        sink.emit(TurnDone(turn_id, status))
+
+
+class NumberedProvider:
+    def __init__(self, options: dict[str, Any]) -> None:
+        self.chunk_delay_s = float(options.get("chunk_delay_s", 0.0))
+
+    async def start(self) -> None:
+        return None
+
+    def create(self, context: PipelineContext) -> Pipeline:
+        return NumberedPipeline(self.chunk_delay_s)
+
+    async def aclose(self) -> None:
+        return None
+
+
+def create_provider(options: dict[str, Any]) -> NumberedProvider:
+    return NumberedProvider(options)
