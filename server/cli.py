@@ -39,7 +39,8 @@ class DrainingServer(uvicorn.Server):
         try:
             await self._hub.drain()  # type: ignore[attr-defined]
         finally:
-            super().handle_exit(sig, frame)
+            # A drained shutdown is a clean exit (status 0), not death by signal.
+            self.should_exit = True
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -62,7 +62,6 @@ class Codec:
                     raw=False,
                     strict_map_key=True,
                     ext_hook=_reject_ext,
-                    max_buffer_size=self.max_frame_bytes,
                 )
             except Exception as exc:  # msgpack raises a zoo of types on garbage
                 raise _bad(f"undecodable msgpack frame ({type(exc).__name__})") from None

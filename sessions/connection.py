@@ -82,6 +82,7 @@ class Connection:
         self.close_code: int | None = None
         self.close_reason = ""
         self.sent_seq = 0
+        self.replay_until = 0
         self.bad_frames = 0
         self.frames_in = 0
         self.frames_out = 0
@@ -250,12 +251,16 @@ class Connection:
         self._move("accept")
         self.session = session
         self.sent_seq = last_seq
+        # A replay backlog is not the client's fault: only what comes after it counts
+        # toward the slow-consumer limit.
+        self.replay_until = session.replay.last_seq
         self._control.append(welcome)
 
     # -- frames out -------------------------------------------------------------
 
     def durable_added(self, last_seq: int) -> None:
-        if self.is_open and last_seq - self.sent_seq > self.limits.max_pending_events:
+        behind = last_seq - max(self.sent_seq, self.replay_until)
+        if self.is_open and behind > self.limits.max_pending_events:
             self.fail(
                 ProtocolError(
                     ErrorCode.SLOW_CONSUMER,

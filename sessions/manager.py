@@ -67,7 +67,8 @@ class SessionManager:
                 ErrorCode.REPLAY_GAP,
             ):
                 self.resumes_failed += 1
-            conn.fail(error)
+            # Whatever is wrong with a hello ends the connection (docs/protocol.md).
+            conn.fail(ProtocolError(error.code, error.message, fatal=True))
             return None
         session = accepted.session
         session.token_generation += 1

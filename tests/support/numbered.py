@@ -2,7 +2,7 @@
 
 Commands (``text`` messages): ``count N [interval_ms] [pad]`` emits N
 ``caption.final`` events numbered 0..N-1 (text ``"<i>"`` plus ``pad`` bytes of
-padding); ``tokens N [interval_ms]`` runs a turn of N ``token`` deltas ``"<i>,"``.
+random padding); ``tokens N [interval_ms]`` runs a turn of N ``token`` deltas ``"<i>,"``.
 ``cancel`` stops the running command's turn with ``turn.done cancelled``. Each
 ``audio`` chunk yields one ``caption.final`` whose segment is the chunk index, after
 ``chunk_delay_s`` (option) to play a slow pipeline.
@@ -10,6 +10,7 @@ padding); ``tokens N [interval_ms]`` runs a turn of N ``token`` deltas ``"<i>,"`
 
 from __future__ import annotations
 
+import random
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -58,7 +59,9 @@ class NumberedPipeline:
 
     async def _count(self, sink: EventSink, n: int, interval_ms: int = 0, pad: int = 0) -> None:
         for i in range(n):
-            sink.emit(CaptionFinal(i, f"{i}" + "x" * pad, 0.0, 0.0))
+            # Incompressible padding: permessage-deflate must not hide the volume.
+            padding = random.Random(i).randbytes(pad // 2).hex() if pad else ""
+            sink.emit(CaptionFinal(i, f"{i} {padding}", 0.0, 0.0))
             await anyio.sleep(interval_ms / 1000)
 
     async def _tokens(
