@@ -86,6 +86,7 @@ def serve(settings: Settings, log_level: str) -> int:
         ws_max_size=limits.max_frame_bytes * 2,
         ws_ping_interval=limits.heartbeat_s,
         ws_ping_timeout=limits.heartbeat_s,
+        ws_per_message_deflate=settings.server.per_message_deflate,
         timeout_graceful_shutdown=5,
         lifespan="on",
     )

@@ -54,6 +54,9 @@ class ServerSection(_Strict):
     drain_timeout_s: float = Field(default=10.0, gt=0)
     reconnect_after_ms: int = Field(default=500, ge=0)
     client_token_ttl_s: float = Field(default=300.0, gt=0)
+    # permessage-deflate costs ~60 KiB of zlib state per connection and CPU per frame;
+    # PCM audio barely compresses. Off unless the operator wants it.
+    per_message_deflate: bool = False
 
 
 _DEFAULT = Limits()

@@ -11,6 +11,7 @@ random padding); ``tokens N [interval_ms]`` runs a turn of N ``token`` deltas ``
 from __future__ import annotations
 
 import random
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -61,7 +62,8 @@ class NumberedPipeline:
         for i in range(n):
             # Incompressible padding: permessage-deflate must not hide the volume.
             padding = random.Random(i).randbytes(pad // 2).hex() if pad else ""
-            sink.emit(CaptionFinal(i, f"{i} {padding}", 0.0, 0.0))
+            # The wall-clock emit time lets a bench measure delivery latency.
+            sink.emit(CaptionFinal(i, f"{i} {time.time():.6f} {padding}", 0.0, 0.0))
             await anyio.sleep(interval_ms / 1000)
 
     async def _tokens(
