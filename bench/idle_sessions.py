@@ -86,8 +86,8 @@ def main() -> None:
         f"{args.sessions} idle sessions: {data['kib_per_session']} KiB each "
         f"(RSS {data['rss_before_mb']} → {data['rss_with_sessions_mb']} MB), "
         f"{data['attached_at_end']:.0f} attached at the end, "
-        f"{data['heartbeat_failures']} heartbeat failures, ping p50 {data['ping_rtt']['p50_ms']} ms "
-        f"p99 {data['ping_rtt']['p99_ms']} ms"
+        f"heartbeat failures {data['heartbeat_failures']}, "
+        f"ping p50 {data['ping_rtt']['p50_ms']} ms p99 {data['ping_rtt']['p99_ms']} ms"
     )
     write_result("idle_sessions", data)
 
