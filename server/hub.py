@@ -19,6 +19,7 @@ from anyio.abc import TaskGroup
 
 from server import metrics
 from server.inputs import InputQueue
+from server.logs import exception_fields
 from server.settings import Settings
 from sessions.auth import Authenticator
 from sessions.errors import ErrorCode
@@ -160,10 +161,14 @@ class Hub:
                 try:
                     await provider.create(context).run(aiter(runtime.inputs), runtime)
                     break
-                except Exception:
-                    log.exception(
+                except Exception as exc:
+                    log.error(
                         "pipeline failed",
-                        extra={"session_id": session.session_id, "attempt": attempt},
+                        extra={
+                            "session_id": session.session_id,
+                            "attempt": attempt,
+                            **exception_fields(exc),
+                        },
                     )
                     runtime.emit(
                         ErrorEvent(ErrorCode.INTERNAL, "the pipeline failed", session_state=True)

@@ -7,6 +7,8 @@ import json
 import logging
 import sys
 import time
+import traceback
+from pathlib import Path
 from typing import Any
 
 _RESERVED = set(vars(logging.makeLogRecord({})))
@@ -23,9 +25,8 @@ class JsonFormatter(logging.Formatter):
         for key, value in vars(record).items():
             if key not in _RESERVED and not key.startswith("_"):
                 out[key] = value
-        if record.exc_info and record.exc_info[0] is not None:
-            out["exc_type"] = record.exc_info[0].__name__
-            out["exc"] = self.formatException(record.exc_info)
+        if record.exc_info and record.exc_info[1] is not None:
+            out.update(exception_fields(record.exc_info[1]))
         return json.dumps(out, default=str)
 
 
@@ -46,3 +47,13 @@ def digest(data: str | bytes) -> str:
     """A short, stable fingerprint of content that must not be logged."""
     raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
     return hashlib.sha256(raw).hexdigest()[:16]
+
+
+def exception_fields(exc: BaseException) -> dict[str, Any]:
+    """Where an exception came from, without its message: messages can quote input
+    (a prompt, a transcript) and logs must not."""
+    frames = traceback.extract_tb(exc.__traceback__)[-5:]
+    return {
+        "exc_type": type(exc).__name__,
+        "where": [f"{Path(f.filename).name}:{f.lineno}:{f.name}" for f in frames],
+    }

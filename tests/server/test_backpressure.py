@@ -32,9 +32,10 @@ def tight(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
 
 @pytest.fixture(scope="module")
 def brisk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    """A short heartbeat."""
-    with run_server(Path(tmp_path_factory.mktemp("brisk")), numbered_config(heartbeat_s=0.5)) as p:
-        yield p
+    """A short heartbeat and a short resume window."""
+    config = numbered_config(heartbeat_s=0.5, resume_ttl_s=1.5)
+    with run_server(Path(tmp_path_factory.mktemp("brisk")), config) as proc:
+        yield proc
 
 
 async def ping_rtts(client: Client, count: int) -> list[float]:
@@ -127,3 +128,17 @@ async def test_silent_connection_is_closed_and_session_detaches(brisk: ServerPro
     again = await Client.open(brisk.url)
     assert (await again.hello(**client.resume_fields()))["resumed"] is True
     await again.close()
+
+
+async def test_detached_session_ends_after_its_resume_window(brisk: ServerProcess) -> None:
+    ended = brisk.metric("parley_sessions_ended_total", 'reason="resume_ttl"')
+    client = await Client.open(brisk.url)
+    await client.hello()
+    client.abort()
+    await anyio.sleep(2.5)
+    # (An earlier test's detached session may expire in the same window.)
+    assert brisk.metric("parley_sessions_ended_total", 'reason="resume_ttl"') >= ended + 1
+    late = await Client.open(brisk.url)
+    await late.send({"type": "hello", "v": 1, "token": "t", **client.resume_fields()})
+    closed = await late.closed()
+    assert closed.code == 4004 and closed.received[0]["code"] == "resume_failed"

@@ -150,3 +150,16 @@ async def test_audio_resent_after_resume_drops_duplicates(server: ServerProcess)
     gap = [m for m in got if m["type"] == "error"]
     assert gap and gap[0]["code"] == "audio_gap" and gap[0]["fatal"] is False and "seq" in gap[0]
     await again.close()
+
+
+async def test_logs_carry_no_payloads(server: ServerProcess) -> None:
+    secret = "tell-no-one-7f3a9"
+    client = await Client.open(server.url)
+    await client.hello(token="token-" + secret)
+    await client.send({"type": "text", "text": f"count 2 {secret}"})  # parsed as garbage
+    await client.send({"type": "text", "text": secret})
+    await client.send({"type": "ping", "id": 9})
+    await client.recv_until(lambda m: m["type"] == "pong")
+    await client.close()
+    await anyio.sleep(0.2)
+    assert server.lines and not any(secret in line for line in server.lines)
