@@ -22,7 +22,8 @@ from server.inputs import InputQueue
 from server.logs import exception_fields
 from server.settings import Settings
 from sessions.auth import Authenticator
-from sessions.errors import ErrorCode
+from sessions.connection import Connection
+from sessions.errors import ErrorCode, ProtocolError
 from sessions.events import ErrorEvent, ServerEvent
 from sessions.manager import SessionManager
 from sessions.pipeline import PipelineContext, PipelineProvider
@@ -179,6 +180,13 @@ class Hub:
 
     def end_session(self, session: Session, reason: str) -> None:
         runtime = self.runtimes.pop(session.session_id, None)
+        if reason == "pipeline_failed" and isinstance(session.outlet, Connection):
+            # Tell the attached client why its session is gone (1011).
+            session.outlet.fail(
+                ProtocolError(ErrorCode.INTERNAL, "the session's pipeline failed", fatal=True)
+            )
+            if runtime is not None and runtime.waker is not None:
+                runtime.waker.wake()
         self.manager.end(session)
         if runtime is not None:
             runtime.inputs.close()

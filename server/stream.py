@@ -20,6 +20,7 @@ from server.inputs import InputQueueFull
 from sessions.codec import Codec, select_subprotocol
 from sessions.connection import ByeReceived, Connection, HelloReceived, InputReceived
 from sessions.errors import CloseCode, ErrorCode, ProtocolError
+from sessions.inputs import ConfigUpdated
 from sessions.states import ConnectionState
 
 log = logging.getLogger("parley.stream")
@@ -136,6 +137,9 @@ class ConnectionShell:
                 else:
                     self.runtime = hub.runtimes[session.session_id]
                     metrics.REPLAYED.inc(session.replay.last_seq - self.conn.sent_seq)
+                    if hello.session is not None:
+                        # Settings changed with the resume: the pipeline must know.
+                        self.runtime.inputs.put(ConfigUpdated(session.config))
                 self.runtime.waker = self.waker
                 log.info(
                     "session attached",

@@ -38,6 +38,10 @@ def _bad(message: str) -> ProtocolError:
     return ProtocolError(ErrorCode.BAD_MESSAGE, message)
 
 
+def _reject_constant(name: str) -> object:
+    raise ValueError(f"{name} is not JSON")
+
+
 def _reject_ext(code: int, data: bytes) -> object:
     raise ValueError(f"msgpack extension type {code} is not allowed")
 
@@ -69,7 +73,10 @@ class Codec:
             return {"type": "audio", "data": frame}
         else:
             try:
-                value = json.loads(frame)
+                value = json.loads(frame, parse_constant=_reject_constant)
+                if "\\u" in frame:
+                    # An escaped lone surrogate is no UTF-8: echoed back, no frame could carry it.
+                    json.dumps(value, ensure_ascii=False).encode("utf-8")
             except (ValueError, RecursionError):
                 raise _bad("undecodable JSON frame") from None
         if not isinstance(value, dict):

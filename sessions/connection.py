@@ -35,7 +35,6 @@ from sessions.messages import (
     Ack,
     Audio,
     AudioEndMessage,
-    Bye,
     Cancel,
     ClientMessage,
     Hello,
@@ -109,6 +108,9 @@ class Connection:
         """Report ``error``; a fatal one closes the connection with its close code."""
         if self.state in (ConnectionState.CLOSING, ConnectionState.CLOSED):
             return
+        if not error.fatal and len(self._control) >= self.limits.max_pending_control:
+            # Errors obey the control bound too (4008), like pongs.
+            error = ProtocolError(ErrorCode.SLOW_CONSUMER, "control messages pile up", fatal=True)
         self._control.append(ErrorEvent(error.code, error.message, fatal=error.fatal))
         if error.fatal:
             self._begin_close(error.close_code, error.code)
@@ -157,7 +159,10 @@ class Connection:
                 )
             if not self._messages.take(1, now):
                 raise ProtocolError(ErrorCode.RATE_LIMITED, "too many messages", fatal=True)
-            message = parse_message(self.codec.decode(frame), self.codec)
+            raw = self.codec.decode(frame)
+            if self.is_open and raw.get("type") == "hello":
+                raise ProtocolError(ErrorCode.BAD_MESSAGE, "a second hello", fatal=True)
+            message = parse_message(raw, self.codec)
             self._dispatch(message, now)
             self.bad_frames = 0
         except ProtocolError as error:
@@ -186,8 +191,6 @@ class Connection:
         session = self.session
         assert session is not None
         match message:
-            case Hello():
-                raise ProtocolError(ErrorCode.BAD_MESSAGE, "a second hello", fatal=True)
             case Audio():
                 self._audio_in(session, message, now)
             case AudioEndMessage():
@@ -206,7 +209,7 @@ class Connection:
                 self._push_control(Pong(message.id, now + self.wall_offset))
             case Update():
                 self._update(session, message.session)
-            case Bye():
+            case _:  # Bye, the one kind left
                 session.close()
                 self._events.append(ByeReceived(session))
                 self._begin_close(CloseCode.NORMAL, "bye")
@@ -259,8 +262,14 @@ class Connection:
     # -- frames out -------------------------------------------------------------
 
     def durable_added(self, last_seq: int) -> None:
+        if self._transient and self.session is not None:
+            entry = self.session.replay.get(last_seq)
+            if entry is not None and isinstance(entry.event, CaptionFinal):
+                self._drop_partials(entry.event.segment)
         behind = last_seq - max(self.sent_seq, self.replay_until)
-        if self.is_open and behind > self.limits.max_pending_events:
+        # However long the replay backlog, the ring must never overwrite what is unsent.
+        full = self.session is not None and last_seq - self.sent_seq >= self.session.replay.capacity
+        if self.is_open and (behind > self.limits.max_pending_events or full):
             self.fail(
                 ProtocolError(
                     ErrorCode.SLOW_CONSUMER,
@@ -272,18 +281,20 @@ class Connection:
     def transient_added(self, event: ServerEvent) -> None:
         if not self.is_open:
             return
-        segment = getattr(event, "segment", None)
-        if isinstance(event, CaptionPartial | CaptionFinal):
-            # A newer partial, or the final, of a segment replaces its pending partial.
-            self._transient = deque(
-                (s, e)
-                for s, e in self._transient
-                if not (isinstance(e, CaptionPartial) and e.segment == segment)
-            )
+        if isinstance(event, CaptionPartial):
+            self._drop_partials(event.segment)
         if len(self._transient) >= self.limits.max_pending_control:
             self._transient.popleft()
         assert self.session is not None
         self._transient.append((self.session.replay.last_seq, event))
+
+    def _drop_partials(self, segment: int) -> None:
+        """A newer partial, or the final, of a segment replaces its pending partial."""
+        self._transient = deque(
+            (s, e)
+            for s, e in self._transient
+            if not (isinstance(e, CaptionPartial) and e.segment == segment)
+        )
 
     def _push_control(self, event: ServerEvent) -> None:
         if len(self._control) >= self.limits.max_pending_control:

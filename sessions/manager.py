@@ -119,6 +119,8 @@ class SessionManager:
                 raise ProtocolError(
                     ErrorCode.RESUME_FAILED, "resume token already used", fatal=True
                 )
+            # Checked before anything changes, so a refused resume changes nothing.
+            session.attach_check(hello.resume.last_seq)
             if hello.session is not None:
                 # Settings may change on resume, the mode may not.
                 config = session.config.merged(hello.session)
@@ -128,8 +130,6 @@ class SessionManager:
                     )
                 tenant.check(config)
                 session.config = config
-            # Checked before attaching, so a refused resume changes nothing.
-            session.attach_check(hello.resume.last_seq)
             session.resumes += 1
             return HelloAccepted(session, resumed=True, created=False)
         config = parse_config(hello.session)
