@@ -147,7 +147,12 @@ async def test_beyond_the_queue_bound_requests_are_refused(llama_engine: LlamaEn
             task_status.started()
 
     async with anyio.create_task_group() as tg:
-        for index in range(capacity + 2):  # one runs, `capacity` wait, one is too many
+        await tg.start(hold, "r0")
+        # The worker must have taken r0 before the queue fills, or r0 holds a slot too.
+        with anyio.fail_after(10):
+            while llama_engine.statistics()["running"] < 1:
+                await anyio.sleep(0.01)
+        for index in range(1, capacity + 2):  # `capacity` wait, one is too many
             await tg.start(hold, f"r{index}")
         stats = llama_engine.statistics()
         wait_ms = llama_engine.estimated_wait_ms()
