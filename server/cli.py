@@ -93,8 +93,11 @@ def serve(settings: Settings, log_level: str) -> int:
     server = DrainingServer(config, app.state.hub)
 
     async def announce() -> None:
-        # uvicorn offers no event for "bound and serving"; poll its flag.
-        while not server.started:  # noqa: ASYNC110
+        # uvicorn offers no event for "bound and serving"; poll its flag. Wait for the
+        # pipelines too: llama.cpp points fd 1 at /dev/null while it loads a model (in a
+        # worker thread), which would swallow a line printed meanwhile.
+        hub = app.state.hub
+        while not (server.started and hub.ready):  # noqa: ASYNC110
             await asyncio.sleep(0.05)
         for sock in server.servers[0].sockets if server.servers else []:
             host, port = sock.getsockname()[:2]

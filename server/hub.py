@@ -56,9 +56,14 @@ class SessionRuntime:
     inputs: InputQueue
     cancel: anyio.CancelScope = field(default_factory=anyio.CancelScope)
     waker: Waker | None = None
+    # Called with a fatal error a pipeline reports: it ends the session.
+    on_fatal: Callable[[SessionRuntime, ErrorEvent], None] | None = None
 
     def emit(self, event: ServerEvent) -> None:
         """The pipeline's EventSink: never blocks (the core applies the policy)."""
+        if isinstance(event, ErrorEvent) and event.fatal and self.on_fatal is not None:
+            self.on_fatal(self, event)
+            return
         self.session.emit(event)
         if self.waker is not None:
             self.waker.wake()
@@ -146,7 +151,9 @@ class Hub:
     # -- sessions ---------------------------------------------------------------
 
     def start_session(self, session: Session) -> SessionRuntime:
-        runtime = SessionRuntime(session, InputQueue(self.limits.max_audio_queue_s))
+        runtime = SessionRuntime(
+            session, InputQueue(self.limits.max_audio_queue_s), on_fatal=self._pipeline_fatal
+        )
         self.runtimes[session.session_id] = runtime
         metrics.SESSIONS_CREATED.inc()
         assert self._tg is not None
@@ -178,13 +185,24 @@ class Hub:
             # The pipeline gave up: the session cannot do its job any more.
             self.end_session(session, "pipeline_failed")
 
-    def end_session(self, session: Session, reason: str) -> None:
+    def _pipeline_fatal(self, runtime: SessionRuntime, event: ErrorEvent) -> None:
+        try:
+            code = ErrorCode(event.code)
+        except ValueError:
+            code = ErrorCode.INTERNAL
+        self.end_session(
+            runtime.session, code.value, ProtocolError(code, event.message, fatal=True)
+        )
+
+    def end_session(
+        self, session: Session, reason: str, error: ProtocolError | None = None
+    ) -> None:
         runtime = self.runtimes.pop(session.session_id, None)
-        if reason == "pipeline_failed" and isinstance(session.outlet, Connection):
-            # Tell the attached client why its session is gone (1011).
-            session.outlet.fail(
-                ProtocolError(ErrorCode.INTERNAL, "the session's pipeline failed", fatal=True)
-            )
+        if error is None and reason == "pipeline_failed":
+            error = ProtocolError(ErrorCode.INTERNAL, "the session's pipeline failed", fatal=True)
+        if error is not None and isinstance(session.outlet, Connection):
+            # Tell the attached client why its session is gone, with the error's close code.
+            session.outlet.fail(error)
             if runtime is not None and runtime.waker is not None:
                 runtime.waker.wake()
         self.manager.end(session)

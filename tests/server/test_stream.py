@@ -163,3 +163,33 @@ async def test_logs_carry_no_payloads(server: ServerProcess) -> None:
     await client.close()
     await anyio.sleep(0.2)
     assert server.lines and not any(secret in line for line in server.lines)
+
+
+async def test_a_fatal_pipeline_error_ends_the_session_with_its_close_code(
+    server: ServerProcess,
+) -> None:
+    client = await Client.open(server.url)
+    await client.hello()
+    await client.send({"type": "text", "text": "fatal overloaded"})
+    closed = await client.closed()
+    assert closed.code == 4029
+    assert closed.received[-1] == {
+        "type": "error",
+        "code": "overloaded",
+        "message": "asked to fail",
+        "fatal": True,
+    }
+    late = await Client.open(server.url)
+    await late.send({"type": "hello", "v": 1, "token": "t", **client.resume_fields()})
+    assert (await late.closed()).code == 4004
+
+
+async def test_a_crashed_pipeline_restarts_and_says_so(server: ServerProcess) -> None:
+    client = await Client.open(server.url)
+    await client.hello()
+    await client.send({"type": "text", "text": "crash"})
+    error = await client.recv()
+    assert error["type"] == "error" and error["code"] == "internal" and error["seq"] == 1
+    await client.send({"type": "text", "text": "count 2"})
+    assert numbers(await client.recv_until(final(1))) == [0, 1]
+    await client.close()

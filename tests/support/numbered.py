@@ -3,6 +3,7 @@
 Commands (``text`` messages): ``count N [interval_ms] [pad]`` emits N
 ``caption.final`` events numbered 0..N-1 (text ``"<i>"`` plus ``pad`` bytes of
 random padding); ``tokens N [interval_ms]`` runs a turn of N ``token`` deltas ``"<i>,"``.
+``fatal CODE`` reports a fatal error with that code; ``crash`` raises.
 ``cancel`` stops the running command's turn with ``turn.done cancelled``. Each
 ``audio`` chunk yields one ``caption.final`` whose segment is the chunk index, after
 ``chunk_delay_s`` (option) to play a slow pipeline.
@@ -17,7 +18,14 @@ from typing import Any
 
 import anyio
 
-from sessions.events import CaptionFinal, CaptionPartial, TokenDelta, TurnDone, TurnStarted
+from sessions.events import (
+    CaptionFinal,
+    ErrorEvent,
+    CaptionPartial,
+    TokenDelta,
+    TurnDone,
+    TurnStarted,
+)
 from sessions.inputs import AudioChunk, AudioEnd, CancelRequest, PipelineInput, UserText
 from sessions.pipeline import EventSink, Pipeline, PipelineContext
 
@@ -34,8 +42,12 @@ class NumberedPipeline:
                 match item:
                     case UserText(text=text):
                         words = text.split()
-                        args = [int(w) for w in words[1:]]
-                        if words[0] == "count":
+                        args = [int(w) for w in words[1:] if w.isdigit()]
+                        if words[0] == "fatal":
+                            sink.emit(ErrorEvent(words[1], "asked to fail", fatal=True))
+                        elif words[0] == "crash":
+                            raise RuntimeError("asked to crash")
+                        elif words[0] == "count":
                             tg.start_soon(self._count, sink, *args)
                         elif words[0] == "tokens":
                             self.turns += 1
