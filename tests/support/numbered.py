@@ -20,8 +20,8 @@ import anyio
 
 from sessions.events import (
     CaptionFinal,
-    ErrorEvent,
     CaptionPartial,
+    ErrorEvent,
     TokenDelta,
     TurnDone,
     TurnStarted,
