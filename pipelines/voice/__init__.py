@@ -1,0 +1,1 @@
+"""``voice_agent`` mode: live captions, end-of-turn detection, agent turns, barge-in."""

@@ -1,0 +1,116 @@
+"""End of turn and barge-in decisions, as transcripts: events in, actions out."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipelines.voice.turn_taking import (
+    BargeIn,
+    Listening,
+    StartTurn,
+    TurnTaker,
+    TurnTakingSettings,
+)
+from sessions.errors import IllegalTransition
+
+
+def taker(**settings: float | bool) -> TurnTaker:
+    return TurnTaker(TurnTakingSettings(**settings))  # type: ignore[arg-type]
+
+
+def test_a_turn_starts_after_the_silence_once_the_final_is_in() -> None:
+    t = taker(end_of_turn_s=0.5)
+    assert t.speech_started(now=10.0) == []
+    assert t.speech_stopped(at_audio=2.0, now=11.0) == []
+    assert t.next_deadline() == 11.0 + 3.0  # final still out: wait for it
+    assert t.caption_final("what time", end_audio=1.9, now=11.2) == []
+    assert t.next_deadline() == 11.5
+    assert t.timer(11.49) == []
+    assert t.timer(11.5) == [StartTurn("what time", 11.0)]
+    assert t.state is Listening.SILENT and t.next_deadline() is None
+
+
+def test_a_late_final_starts_the_turn_at_once() -> None:
+    t = taker(end_of_turn_s=0.3)
+    t.speech_started(1.0)
+    t.speech_stopped(2.0, now=2.0)
+    assert t.timer(2.4) == []  # silence is long enough, but the final is not in
+    assert t.caption_final("hello there", 1.95, now=2.6) == [StartTurn("hello there", 2.0)]
+
+
+def test_finals_of_several_segments_make_one_utterance() -> None:
+    t = taker(end_of_turn_s=0.5)
+    t.speech_started(0.0)
+    t.speech_stopped(1.0, now=1.0)
+    t.caption_final("I need", 1.0, now=1.1)
+    assert t.speech_started(1.3) == []  # a short pause: same turn
+    t.speech_stopped(2.0, now=2.0)
+    t.caption_final("a refund", 2.0, now=2.1)
+    assert t.timer(2.5) == [StartTurn("I need a refund", 2.0)]
+
+
+def test_speech_during_an_agent_turn_barges_in() -> None:
+    t = taker()
+    t.turn_started("t1")
+    assert t.speech_started(5.0) == [BargeIn("t1")]
+    assert t.speech_started(5.1) == []  # already speaking: once
+    t.turn_done("t1")
+    t.speech_stopped(6.0, now=6.0)
+    t.caption_final("stop", 6.0, now=6.0)
+    assert t.timer(6.5) == [StartTurn("stop", 6.0)]
+
+
+def test_no_barge_in_when_disabled_or_when_no_turn_runs() -> None:
+    off = taker(barge_in=False)
+    off.turn_started("t1")
+    assert off.speech_started(1.0) == []
+    idle = taker()
+    idle.turn_started("t1")
+    idle.turn_done("t1")
+    idle.turn_done("t0")  # a stale id changes nothing
+    assert idle.speech_started(1.0) == []
+
+
+def test_a_segment_with_no_final_and_no_words_starts_nothing() -> None:
+    t = taker(end_of_turn_s=0.5, final_wait_s=2.0)
+    t.speech_started(0.0)
+    t.speech_stopped(1.0, now=1.0)
+    assert t.timer(2.9) == []
+    assert t.timer(3.0) == []
+    assert t.state is Listening.SILENT
+
+
+def test_finals_of_earlier_segments_are_not_the_last_one() -> None:
+    t = taker(end_of_turn_s=0.2, final_wait_s=1.0)
+    t.speech_started(0.0)
+    t.speech_stopped(at_audio=5.0, now=5.0)
+    t.caption_final("old", end_audio=2.0, now=5.1)  # an earlier segment's final
+    assert t.timer(5.3) == []
+    assert t.timer(6.0) == [StartTurn("old", 5.0)]  # gave up waiting: take what is there
+
+
+def test_stray_events_change_nothing() -> None:
+    t = taker()
+    assert t.speech_stopped(1.0, now=1.0) == []  # not speaking
+    assert t.caption_final("  ", 1.0, now=1.0) == []
+    assert t.timer(100.0) == []
+    assert t.state is Listening.SILENT
+
+
+def test_long_utterances_are_bounded() -> None:
+    t = taker(end_of_turn_s=0.0, max_utterance_chars=10)
+    t.speech_started(0.0)
+    t.speech_stopped(1.0, now=1.0)
+    (action,) = t.caption_final("x" * 50, 1.0, now=1.0)
+    assert isinstance(action, StartTurn) and action.text == "x" * 10
+
+
+def test_settings_are_checked_and_illegal_transitions_raise() -> None:
+    with pytest.raises(ValueError):
+        TurnTakingSettings(end_of_turn_s=-1)
+    with pytest.raises(ValueError):
+        TurnTakingSettings(final_wait_s=0)
+    t = taker()
+    with pytest.raises(IllegalTransition):
+        t._move("turn_taken")
+    assert t.state is Listening.SILENT
