@@ -140,6 +140,9 @@ class ConnectionShell:
                     if hello.session is not None:
                         # Settings changed with the resume: the pipeline must know.
                         self.runtime.inputs.put(ConfigUpdated(session.config))
+                if self.runtime.waker is not None:
+                    # A superseded connection has its 4009 queued: let its writer go.
+                    self.runtime.waker.wake()
                 self.runtime.waker = self.waker
                 log.info(
                     "session attached",

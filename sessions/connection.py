@@ -266,7 +266,8 @@ class Connection:
             entry = self.session.replay.get(last_seq)
             if entry is not None and isinstance(entry.event, CaptionFinal):
                 self._drop_partials(entry.event.segment)
-        behind = last_seq - max(self.sent_seq, self.replay_until)
+        # While the replay backlog is still going out, only the ring-full guard applies.
+        behind = last_seq - self.sent_seq if self.sent_seq >= self.replay_until else 0
         # However long the replay backlog, the ring must never overwrite what is unsent.
         full = self.session is not None and last_seq - self.sent_seq >= self.session.replay.capacity
         if self.is_open and (behind > self.limits.max_pending_events or full):

@@ -30,6 +30,9 @@ from sessions.inputs import AudioChunk, AudioEnd, CancelRequest, PipelineInput, 
 from sessions.pipeline import EventSink, Pipeline, PipelineContext
 
 
+END_SEGMENT = 1_000_000  # the final ``audio.end`` yields
+
+
 class NumberedPipeline:
     def __init__(self, chunk_delay_s: float) -> None:
         self.chunk_delay_s = chunk_delay_s
@@ -66,7 +69,7 @@ class NumberedPipeline:
                         sink.emit(CaptionPartial(chunk, f"partial {chunk}", 0.0, 0.0))
                         sink.emit(CaptionFinal(chunk, f"chunk {chunk} {len(data)}", 0.0, 0.0))
                     case AudioEnd():
-                        sink.emit(CaptionFinal(-1, "end", 0.0, 0.0))
+                        sink.emit(CaptionFinal(END_SEGMENT, "end", 0.0, 0.0))
                     case _:
                         pass
 

@@ -33,13 +33,15 @@ export interface CloseFacts {
   goawayAfterMs: number | null;
   /** Code of the last fatal `error` the server sent on this connection, if any. */
   lastErrorCode: string | null;
+  /** Its message: it says why better than a close reason, which is only the code again. */
+  lastErrorMessage?: string | null;
 }
 
 /** A `rate_limited`/`overloaded` close is retried, but never sooner than this. */
 export const MIN_RETRY_AFTER_4029_MS = 5_000;
 
 export function closeVerdict(f: CloseFacts): CloseVerdict {
-  const said = (fallback: string): string => f.reason || fallback;
+  const said = (fallback: string): string => f.lastErrorMessage || f.reason || fallback;
   switch (f.code) {
     case 1000:
       return { kind: "stop", code: null, message: said("session ended") };
@@ -51,7 +53,12 @@ export function closeVerdict(f: CloseFacts): CloseVerdict {
     case 4003:
       return { kind: "stop", code: f.lastErrorCode ?? "protocol_error", message: said("protocol error") };
     case 4004:
-      return { kind: "stop", code: f.lastErrorCode ?? "resume_failed", message: said("resume failed") };
+      // Unknown, expired or used token, or events gone: resuming again cannot work.
+      return {
+        kind: "stop",
+        code: f.lastErrorCode ?? "resume_failed",
+        message: `the session cannot be resumed (${said("resume failed")}); start a new session`,
+      };
     case 4008:
       // Slow consumer: the session is intact and resuming is how to catch up.
       return { kind: "reconnect", delayMs: 0 };

@@ -78,6 +78,7 @@ export class ProtocolCore {
   private readonly heartbeat = new Heartbeat();
   private goawayAfterMs: number | null = null;
   private lastErrorCode: string | null = null;
+  private lastErrorMessage: string | null = null;
   private overflowReported = false;
   private events: ParleyEvent[] = [];
   private shownState: ConnectionState = "idle";
@@ -197,7 +198,16 @@ export class ProtocolCore {
   socketClosed(now: number, code: number, reason: string): void {
     const phase = this.machine.phase;
     if (phase !== "opening" && phase !== "handshaking" && phase !== "live") return;
-    const verdict = closeVerdict({ code, reason, goawayAfterMs: this.goawayAfterMs, lastErrorCode: this.lastErrorCode });
+    const verdict = closeVerdict({
+      code,
+      reason,
+      goawayAfterMs: this.goawayAfterMs,
+      lastErrorCode: this.lastErrorCode,
+      lastErrorMessage: this.lastErrorMessage,
+    });
+    // The server refused the resume: the session (or its events) is gone, and so is any
+    // use of resumeState, which an app may have saved to try again.
+    if (code === 4004) this.session = null;
     this.lose(now, verdict, code, reason);
   }
 
@@ -350,7 +360,10 @@ export class ProtocolCore {
 
   private onControl(msg: ServerMessage, now: number): void {
     if (msg.type === "error") {
-      if (msg.fatal) this.lastErrorCode = msg.code;
+      if (msg.fatal) {
+        this.lastErrorCode = msg.code;
+        this.lastErrorMessage = msg.message;
+      }
       const e: ParleyError = { source: "server", code: msg.code, message: msg.message, fatal: msg.fatal };
       if (msg.seq !== undefined) e.seq = msg.seq;
       this.events.push({ type: "error", data: e });
@@ -419,6 +432,7 @@ export class ProtocolCore {
     this.out.detach();
     this.goawayAfterMs = null;
     this.lastErrorCode = null;
+    this.lastErrorMessage = null;
     if (verdict.kind === "stop") {
       return this.stop(verdict.code === null ? null : { code: verdict.code, message: verdict.message }, code, reason);
     }

@@ -216,6 +216,21 @@ for (const codec of CODECS) {
       );
     });
 
+    it("4004 says why in the server's words and forgets the session it cannot resume", () => {
+      const h = new Harness({}, codec).live();
+      assert.notEqual(h.core.resumeState, null);
+      h.server({ type: "error", code: "resume_failed", message: "unknown or expired session", fatal: true });
+      h.closed(4004, "resume_failed");
+      const [, mine] = h.take("error");
+      assert.deepEqual(mine, {
+        source: "client",
+        code: "resume_failed",
+        message: "the session cannot be resumed (unknown or expired session); start a new session",
+        fatal: true,
+      });
+      assert.equal(h.core.resumeState, null);
+    });
+
     it("4008 (slow consumer) reconnects at once and resumes", () => {
       const h = new Harness({}, codec).live();
       h.server({ type: "speech.started", seq: 1, at: 0 });

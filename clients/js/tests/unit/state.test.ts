@@ -142,7 +142,11 @@ describe("close policy", () => {
     for (const code of [1006, 1009, 1011, 1012, 4999]) assert.deepEqual(v(code), { kind: "reconnect", delayMs: null });
     assert.equal(v(4001).kind, "stop");
     assert.equal(v(4003).kind, "stop");
-    assert.deepEqual(v(4004, { lastErrorCode: "replay_gap" }), { kind: "stop", code: "replay_gap", message: "resume failed" });
+    assert.deepEqual(v(4004, { lastErrorCode: "replay_gap" }), {
+      kind: "stop",
+      code: "replay_gap",
+      message: "the session cannot be resumed (resume failed); start a new session",
+    });
     assert.deepEqual(v(4008), { kind: "reconnect", delayMs: 0 });
     assert.deepEqual(v(4009, { lastErrorCode: "x" }), { kind: "stop", code: "superseded", message: "superseded by a newer connection" });
     assert.deepEqual(v(4029), { kind: "reconnect", delayMs: null, atLeastMs: 5000 });
