@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import socket
-import subprocess
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from pipelines.text.engine import ChatMessage, GenerationChunk, GenerationRequest
-from pipelines.text.openai_engine import OpenAISettings
 
 STORY = "Write a very long story about a dragon who learns to sing."
 # A tool choice as the agent asks for it: an enum of names and a bounded argument.
@@ -69,21 +66,3 @@ async def read_all(chunks: AsyncIterator[GenerationChunk]) -> Transcript:
         seen.chunks.append(chunk)
         seen.arrivals.append(time.perf_counter())
     return seen
-
-
-@dataclass(frozen=True)
-class LlamaServer:
-    base_url: str
-    model: str
-    process: subprocess.Popen[bytes]
-
-    def settings(self, **overrides: object) -> OpenAISettings:
-        """Engine settings for this server: llama.cpp's json_object schema form."""
-        base = {"base_url": self.base_url, "model": self.model, "json_schema_mode": "json_object"}
-        return OpenAISettings.model_validate({**base, **overrides})
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])

@@ -16,10 +16,11 @@ import anyio
 import jsonschema
 import pytest
 from anyio.abc import SocketStream, TaskStatus
-from engine_support import TOOL_CHOICE, LlamaServer, ask, free_port, read_all
+from engine_support import TOOL_CHOICE, ask, read_all
 
 from pipelines.text.engine import EngineError, EngineOverloaded
 from pipelines.text.openai_engine import OpenAIEngine, OpenAISettings
+from tests.support.llama_server import LlamaServer, free_port
 
 pytestmark = pytest.mark.anyio
 
