@@ -29,7 +29,6 @@ from sessions.events import (
 from sessions.inputs import AudioChunk, AudioEnd, CancelRequest, PipelineInput, UserText
 from sessions.pipeline import EventSink, Pipeline, PipelineContext
 
-
 END_SEGMENT = 1_000_000  # the final ``audio.end`` yields
 
 
