@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 # llama-cpp-python compiles from source: a portable build (no -march=native).
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DLLAVA_BUILD=OFF
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
-APT_PACKAGES := espeak-ng sox
+APT_PACKAGES := espeak-ng sox redis-server chromium
 
 .PHONY: install system-deps js serve test lint check bench clean
 

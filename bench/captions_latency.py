@@ -27,9 +27,10 @@ from typing import Any
 import anyio
 import numpy as np
 
-from pipelines.audio.asr import AsrResult, FasterWhisperBackend
+from pipelines.audio.asr import AsrResult, AsrSettings, FasterWhisperBackend
 from pipelines.audio.caption_pipeline import CaptionPipeline
 from pipelines.audio.runtime import CaptionRuntime, CaptionSettings
+from pipelines.audio.scheduler import LoadGovernor
 from sessions.config import SessionConfig
 from sessions.events import CaptionFinal, CaptionPartial, ServerEvent
 from sessions.inputs import AudioChunk, AudioEnd, PipelineInput
@@ -108,6 +109,8 @@ def summarize(sinks: list[TimedSink], speed: float, reference: str) -> dict[str,
             elif isinstance(ev, CaptionPartial) and ev.text:
                 partial_lat.append(at - (sink.t0 + ev.end / speed))
         wers.append(jiwer.wer(norm(reference), norm(" ".join(text) or "-")))
+        if os.environ.get("BENCH_TRACE"):
+            print(" | ".join(text), file=sys.stderr)
     return {
         "word_latency_p50_s": pct(word_lat, 50),
         "word_latency_p90_s": pct(word_lat, 90),
@@ -122,6 +125,7 @@ def summarize(sinks: list[TimedSink], speed: float, reference: str) -> dict[str,
 async def run_streams(
     runtime: CaptionRuntime, audio: np.ndarray, n: int, args: Any, reference: str
 ) -> dict[str, Any]:
+    runtime.worker.governor = LoadGovernor()  # each run starts from a calm worker
     backend = runtime.worker.backend
     assert isinstance(backend, RecordingBackend)
     sinks = [TimedSink() for _ in range(n)]
@@ -145,7 +149,7 @@ async def run_streams(
             "cpu_rtf": round((time.process_time() - cpu0) / audio_s, 3),
             "decodes": backend.calls,
             "wall_s": round(time.monotonic() - wall0, 1),
-            "max_load_level": runtime.worker.load.value,
+            "load_level_at_end": runtime.worker.load.value,
         }
     )
     return out
@@ -159,6 +163,12 @@ def main() -> None:
     ap.add_argument("--speed", type=float, default=1.0)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument(
+        "--encoder-window",
+        type=float,
+        default=None,
+        help="seconds of padded audio the encoder sees (default: 30)",
+    )
+    ap.add_argument(
         "--out", type=Path, default=ROOT / "bench" / "results" / "captions_latency.json"
     )
     args = ap.parse_args()
@@ -167,8 +177,9 @@ def main() -> None:
         sample = pyannote_sample()
         args.wav, reference = sample.wav, sample.reference_text()
     audio = read_wav(args.wav)
-    settings = CaptionSettings()
-    settings = CaptionSettings(asr=type(settings.asr)(workers=args.workers))
+    settings = CaptionSettings(
+        asr=AsrSettings(workers=args.workers, encoder_window_s=args.encoder_window)
+    )
     backend = RecordingBackend(FasterWhisperBackend(settings.asr))
     runtime = CaptionRuntime(settings, asr=backend)
     rows = []
@@ -182,8 +193,10 @@ def main() -> None:
         "speed": args.speed,
         "chunk_s": args.chunk_s,
         "workers": args.workers,
+        "encoder_window_s": args.encoder_window,
+        "load_average_after": os.getloadavg(),
         "machine": platform.machine(),
-        "cpus": __import__("os").cpu_count(),
+        "cpus": os.cpu_count(),
         "backend": backend.name,
         "runs": rows,
     }
