@@ -48,8 +48,15 @@ def create_app(settings: Settings) -> Starlette:
         return JSONResponse({"ok": True})
 
     async def readyz(request: Request) -> Response:
-        ready = hub.ready and not hub.draining
-        status = "ready" if ready else ("draining" if hub.draining else "starting")
+        ready = hub.admitting
+        if ready:
+            status = "ready"
+        elif hub.draining:
+            status = "draining"
+        elif not hub.ready:
+            status = "starting"
+        else:
+            status = "store_unavailable"
         return JSONResponse({"ready": ready, "status": status}, status_code=200 if ready else 503)
 
     async def metrics_route(request: Request) -> Response:

@@ -50,6 +50,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port to bind (default 8765; 0 picks one)")
     serve.add_argument("--config", type=Path, help="TOML settings file")
+    serve.add_argument(
+        "--redis-url",
+        help="share sessions with other nodes through this Redis (or PARLEY_REDIS_URL)",
+    )
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning"])
     return parser
 
@@ -120,7 +124,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     configure_logging(args.log_level)
     try:
-        settings = load_settings(args.config, host=args.host, port=args.port)
+        settings = load_settings(
+            args.config, redis_url=args.redis_url, host=args.host, port=args.port
+        )
     except SettingsError as exc:
         print(f"parley: {exc}", file=sys.stderr)
         return 2

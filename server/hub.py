@@ -12,7 +12,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
 from anyio.abc import TaskGroup
@@ -30,6 +30,9 @@ from sessions.pipeline import PipelineContext, PipelineProvider
 from sessions.session import Session
 from sessions.states import SessionState
 from sessions.tokens import TokenSigner
+
+if TYPE_CHECKING:
+    from server.redis_cluster import Cluster
 
 log = logging.getLogger("parley.hub")
 
@@ -50,6 +53,16 @@ class Waker:
         self._event = anyio.Event()
 
 
+class RuntimeLink(Protocol):
+    """A session's tie to the shared store (server/redis_owner.py, redis_mirror.py)."""
+
+    mirror: bool
+
+    def wake(self) -> None:
+        """Something changed: new events, input or acks."""
+        ...
+
+
 @dataclass
 class SessionRuntime:
     session: Session
@@ -58,6 +71,11 @@ class SessionRuntime:
     waker: Waker | None = None
     # Called with a fatal error a pipeline reports: it ends the session.
     on_fatal: Callable[[SessionRuntime, ErrorEvent], None] | None = None
+    # With a shared store: the replicator of an owned session or the follower of a
+    # mirrored one; the running pipeline (for snapshots) and the state it resumes.
+    link: RuntimeLink | None = None
+    pipeline: object | None = None
+    restored: dict[str, Any] | None = None
 
     def emit(self, event: ServerEvent) -> None:
         """The pipeline's EventSink: never blocks (the core applies the policy)."""
@@ -67,6 +85,8 @@ class SessionRuntime:
         self.session.emit(event)
         if self.waker is not None:
             self.waker.wake()
+        if self.link is not None:
+            self.link.wake()
 
 
 def load_provider(spec: str, options: dict[str, Any]) -> PipelineProvider:
@@ -105,7 +125,18 @@ class Hub:
         self.connections_changed = Waker()
         self._tg: TaskGroup | None = None
         self._expiry = Waker()
+        self.cluster: Cluster | None = None
+        if settings.cluster.url():
+            from server.redis_cluster import Cluster
+
+            self.cluster = Cluster(self, settings)
         metrics.install_collector(self.snapshot)
+
+    @property
+    def admitting(self) -> bool:
+        """Ready, not draining, and the shared store (if any) reachable."""
+        healthy = self.cluster is None or self.cluster.healthy
+        return self.ready and not self.draining and healthy
 
     # -- life cycle -------------------------------------------------------------
 
@@ -115,6 +146,8 @@ class Hub:
         async with anyio.create_task_group() as tg:
             self._tg = tg
             tg.start_soon(self._expire_loop)
+            if self.cluster is not None:
+                await tg.start(self.cluster.run)
             await self._start_providers()
             self.manager.modes = frozenset(self.providers)
             self.manager.starting = False
@@ -145,29 +178,47 @@ class Hub:
         for provider in self.providers.values():
             with anyio.CancelScope(shield=True), anyio.move_on_after(5):
                 await provider.aclose()
+        if self.cluster is not None:
+            with anyio.CancelScope(shield=True), anyio.move_on_after(5):
+                await self.cluster.aclose()
         if self._tg is not None:
             self._tg.cancel_scope.cancel()
 
     # -- sessions ---------------------------------------------------------------
 
-    def start_session(self, session: Session) -> SessionRuntime:
+    def start_session(
+        self, session: Session, *, restored: dict[str, Any] | None = None
+    ) -> SessionRuntime:
         runtime = SessionRuntime(
-            session, InputQueue(self.limits.max_audio_queue_s), on_fatal=self._pipeline_fatal
+            session,
+            InputQueue(self.limits.max_audio_queue_s),
+            on_fatal=self._pipeline_fatal,
+            restored=restored,
         )
         self.runtimes[session.session_id] = runtime
-        metrics.SESSIONS_CREATED.inc()
-        assert self._tg is not None
-        self._tg.start_soon(self._run_pipeline, runtime)
+        if restored is None and not session.resumes:
+            metrics.SESSIONS_CREATED.inc()
+        if self.cluster is not None:
+            self.cluster.own(runtime)
+        self.spawn(self._run_pipeline, runtime)
         return runtime
+
+    def spawn(self, func: Callable[..., Any], *args: Any) -> None:
+        """Run ``func(*args)`` in the hub's task group (it outlives connections)."""
+        assert self._tg is not None
+        self._tg.start_soon(func, *args)
 
     async def _run_pipeline(self, runtime: SessionRuntime) -> None:
         session = runtime.session
         provider = self.providers[session.config.mode]
-        context = PipelineContext(session.session_id, session.tenant, session.config)
+        context = PipelineContext(
+            session.session_id, session.tenant, session.config, restored=runtime.restored
+        )
         with runtime.cancel:
             for attempt in range(PIPELINE_RESTARTS + 1):
                 try:
-                    await provider.create(context).run(aiter(runtime.inputs), runtime)
+                    pipeline = runtime.pipeline = provider.create(context)
+                    await pipeline.run(aiter(runtime.inputs), runtime)
                     break
                 except Exception as exc:
                     log.error(
@@ -181,7 +232,7 @@ class Hub:
                     runtime.emit(
                         ErrorEvent(ErrorCode.INTERNAL, "the pipeline failed", session_state=True)
                     )
-        if session.state is not SessionState.CLOSED:
+        if session.state is not SessionState.CLOSED and not runtime.cancel.cancel_called:
             # The pipeline gave up: the session cannot do its job any more.
             self.end_session(session, "pipeline_failed")
 
@@ -205,15 +256,24 @@ class Hub:
             session.outlet.fail(error)
             if runtime is not None and runtime.waker is not None:
                 runtime.waker.wake()
+        mirrored = (
+            self.cluster is not None
+            and runtime is not None
+            and self.cluster.ending(runtime, reason, error)
+        )
         self.manager.end(session)
         if runtime is not None:
             runtime.inputs.close()
+            if mirrored:
+                return  # the owner ends the session; its node counts it
             runtime.cancel.cancel()
             metrics.SESSIONS_ENDED.labels(reason).inc()
             log.info("session ended", extra={"session_id": session.session_id, "reason": reason})
 
-    def session_detached(self) -> None:
+    def session_detached(self, runtime: SessionRuntime | None = None) -> None:
         self._expiry.wake()
+        if self.cluster is not None and runtime is not None:
+            self.cluster.detached(runtime)
 
     async def _expire_loop(self) -> None:
         while True:
@@ -233,11 +293,18 @@ class Hub:
         self.draining = True
         self.manager.draining = True
         log.info("draining", extra={"connections": len(self.connections)})
+        started = time.monotonic()
+        if self.cluster is not None:
+            # Forwarded input waits in the store for the next owner from now on.
+            self.cluster.stop_taking_inputs()
         for shell in list(self.connections):
             shell.go_away("shutdown", self.settings.server.reconnect_after_ms)
         with anyio.move_on_after(self.settings.server.drain_timeout_s):
             while self.connections:
                 await self.connections_changed.wait()
+        if self.cluster is not None:
+            left = self.settings.server.drain_timeout_s - (time.monotonic() - started)
+            await self.cluster.hand_over(max(0.5, left))
         log.info("drained", extra={"connections_left": len(self.connections)})
 
     # -- metrics ----------------------------------------------------------------
@@ -254,5 +321,5 @@ class Hub:
             "outbound_max": max(pending, default=0),
             "audio_queued_s": sum(r.inputs.audio_s for r in self.runtimes.values()),
             "replay_events": sum(len(s.replay) for s in self.manager.sessions.values()),
-            "ready": 1.0 if self.ready and not self.draining else 0.0,
+            "ready": 1.0 if self.admitting else 0.0,
         }

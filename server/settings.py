@@ -108,8 +108,25 @@ class OpenAccessSection(_Strict):
     latency_budget_ms: int = Field(default=2000, ge=50)
 
 
+class ClusterSection(_Strict):
+    """Several nodes sharing sessions through Redis (docs/deployment.md). Without a
+    URL (here, ``--redis-url`` or ``PARLEY_REDIS_URL``) sessions live in memory."""
+
+    redis_url: str = ""
+    key_prefix: str = Field(default="parley", min_length=1, max_length=64)
+    # A session's owner renews its lease every lease_ms / 3; a node that stops
+    # renewing loses its sessions to whichever node their clients resume on.
+    lease_ms: int = Field(default=3000, ge=300, le=600_000)
+    # Redis round trips slower than this count as Redis being unavailable.
+    redis_timeout_s: float = Field(default=2.0, gt=0)
+
+    def url(self) -> str:
+        return self.redis_url or os.environ.get("PARLEY_REDIS_URL", "")
+
+
 class Settings(_Strict):
     server: ServerSection = ServerSection()
+    cluster: ClusterSection = ClusterSection()
     limits: LimitsSection = LimitsSection()
     tenants: tuple[TenantSection, ...] = ()
     open_access: OpenAccessSection = OpenAccessSection()
@@ -164,7 +181,7 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def load_settings(path: Path | None, **overrides: Any) -> Settings:
+def load_settings(path: Path | None, *, redis_url: str | None = None, **overrides: Any) -> Settings:
     """Settings from ``path`` (TOML), with ``server`` keys overridden (CLI flags)."""
     data: dict[str, Any] = {}
     if path is not None:
@@ -177,6 +194,8 @@ def load_settings(path: Path | None, **overrides: Any) -> Settings:
     server = dict(data.get("server", {}))
     server.update({k: v for k, v in overrides.items() if v is not None})
     data["server"] = server
+    if redis_url is not None:
+        data["cluster"] = {**data.get("cluster", {}), "redis_url": redis_url}
     try:
         settings = Settings.model_validate(data)
         settings.api_keys()

@@ -8,6 +8,7 @@ sends; the timer enforces the hello and heartbeat deadlines.
 from __future__ import annotations
 
 import logging
+import secrets
 import time
 from typing import Any
 
@@ -21,6 +22,8 @@ from sessions.codec import Codec, select_subprotocol
 from sessions.connection import ByeReceived, Connection, HelloReceived, InputReceived
 from sessions.errors import CloseCode, ErrorCode, ProtocolError
 from sessions.inputs import ConfigUpdated
+from sessions.messages import Hello
+from sessions.session import Session
 from sessions.states import ConnectionState
 
 log = logging.getLogger("parley.stream")
@@ -56,6 +59,8 @@ class ConnectionShell:
             wall_offset=time.time() - time.monotonic(),
         )
         self.waker = Waker()
+        # Names this connection to other nodes (a takeover's 4009 notice).
+        self.conn_id = secrets.token_hex(8)
         self.runtime: SessionRuntime | None = None
         self.closing_since: float | None = None
 
@@ -89,7 +94,7 @@ class ConnectionShell:
                 self.runtime.waker = (
                     None if self.runtime.waker is self.waker else self.runtime.waker
                 )
-                self.hub.session_detached()
+                self.hub.session_detached(self.runtime)
             if self.conn.close_code is not None:
                 metrics.CLOSES.labels(str(self.conn.close_code)).inc()
 
@@ -119,8 +124,22 @@ class ConnectionShell:
             metrics.BYTES.labels("in").inc(len(frame))
             self.conn.receive_frame(frame, time.monotonic())
             for event in self.conn.events_received():
-                self._on_event(event)
+                if isinstance(event, HelloReceived) and self.hub.cluster is not None:
+                    await self._cluster_hello(event.hello)
+                else:
+                    self._on_event(event)
             self.waker.wake()
+            if self.runtime is not None and self.runtime.link is not None:
+                # Input, acks or an audio_gap for the replicator or the forwarder.
+                self.runtime.link.wake()
+
+    async def _cluster_hello(self, hello: Hello) -> None:
+        assert self.hub.cluster is not None
+        runtime = await self.hub.cluster.hello(self, hello)
+        if hello.resume is not None:
+            metrics.RESUMES.labels("ok" if runtime else "failed").inc()
+        if runtime is not None:
+            self._attached(runtime, runtime.session, resumed=hello.resume is not None)
 
     def _on_event(self, event: HelloReceived | InputReceived | ByeReceived) -> None:
         hub = self.hub
@@ -140,20 +159,7 @@ class ConnectionShell:
                     if hello.session is not None:
                         # Settings changed with the resume: the pipeline must know.
                         self.runtime.inputs.put(ConfigUpdated(session.config))
-                if self.runtime.waker is not None:
-                    # A superseded connection has its 4009 queued: let its writer go.
-                    self.runtime.waker.wake()
-                self.runtime.waker = self.waker
-                log.info(
-                    "session attached",
-                    extra={
-                        "session_id": session.session_id,
-                        "tenant": session.tenant.tenant_id,
-                        "mode": session.config.mode,
-                        "resumed": accepted.resumed,
-                        "subprotocol": self.subprotocol or "json",
-                    },
-                )
+                self._attached(self.runtime, session, accepted.resumed)
             case InputReceived(item, audio_s):
                 assert self.runtime is not None
                 try:
@@ -162,6 +168,23 @@ class ConnectionShell:
                     self.conn.fail(ProtocolError(ErrorCode.OVERLOADED, str(exc)))
             case ByeReceived(session):
                 hub.end_session(session, "bye")
+
+    def _attached(self, runtime: SessionRuntime, session: Session, resumed: bool) -> None:
+        self.runtime = runtime
+        if runtime.waker is not None:
+            # A superseded connection has its 4009 queued: let its writer go.
+            runtime.waker.wake()
+        runtime.waker = self.waker
+        log.info(
+            "session attached",
+            extra={
+                "session_id": session.session_id,
+                "tenant": session.tenant.tenant_id,
+                "mode": session.config.mode,
+                "resumed": resumed,
+                "subprotocol": self.subprotocol or "json",
+            },
+        )
 
     # -- writer -----------------------------------------------------------------
 

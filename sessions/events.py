@@ -23,6 +23,9 @@ class ServerEvent:
     def is_durable(self) -> bool:
         return self.durable
 
+    def wire_type(self) -> str:
+        return self.type
+
     def payload(self) -> JsonMap:
         """Fields of the wire message, without ``type`` and ``seq``."""
         raise NotImplementedError  # pragma: no cover - every subclass overrides it
@@ -307,9 +310,25 @@ class Welcome(ServerEvent):
         }
 
 
+@dataclass(frozen=True, slots=True)
+class StoredEvent(ServerEvent):
+    """A durable event read back from the shared session store (Redis), as its wire
+    fields: another node produced it, this one only passes it on."""
+
+    durable: ClassVar[bool] = True
+    kind: str
+    fields: JsonMap
+
+    def wire_type(self) -> str:
+        return self.kind
+
+    def payload(self) -> JsonMap:
+        return dict(self.fields)
+
+
 def to_wire(event: ServerEvent, seq: int | None = None) -> JsonMap:
     """The wire map of ``event``: ``type``, then ``seq`` for durable events."""
-    out: JsonMap = {"type": event.type}
+    out: JsonMap = {"type": event.wire_type()}
     if seq is not None:
         out["seq"] = seq
     out.update(event.payload())

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from sessions.config import SessionConfig
 from sessions.events import ServerEvent
@@ -28,12 +28,25 @@ class PipelineContext:
     session_id: str
     tenant: TenantPolicy
     config: SessionConfig
+    # What ``Snapshotting.snapshot`` returned on the node that ran the session before
+    # (a takeover after that node was lost or drained); ``None`` for a new session.
+    restored: dict[str, Any] | None = None
 
 
 class Pipeline(Protocol):
     async def run(self, inputs: AsyncIterator[PipelineInput], sink: EventSink) -> None:
         """Consume ``inputs`` until they end (session closed) or the task is cancelled."""
         ...
+
+
+@runtime_checkable
+class Snapshotting(Protocol):
+    """Optional: a pipeline whose state can move to another node (an agent's
+    conversation history). ``snapshot`` is called between turns, after each
+    ``turn.done``; it returns a small JSON-able map, or ``None`` when there is
+    nothing to keep. The next node's provider gets it as ``PipelineContext.restored``."""
+
+    def snapshot(self) -> dict[str, Any] | None: ...
 
 
 class PipelineProvider(Protocol):

@@ -62,6 +62,24 @@ class ReplayBuffer:
             self.dropped_unacked += 1
         return self.last_seq
 
+    def start_after(self, seq: int) -> None:
+        """Forget everything; the next event is ``seq + 1`` (a session rebuilt from the
+        shared store starts where the store, or its client, left off)."""
+        self._entries.clear()
+        self.last_seq = seq
+
+    def put(self, seq: int, event: ServerEvent) -> bool:
+        """Keep an event numbered elsewhere (the session's owner on another node).
+        Only the next seq is taken: anything else is refused (``False``)."""
+        if seq != self.last_seq + 1:
+            return False
+        self.last_seq = seq
+        self._entries.append(Entry(seq, event))
+        if len(self._entries) > self.capacity:
+            self._entries.popleft()
+            self.dropped_unacked += 1
+        return True
+
     def trim_to(self, seq: int) -> int:
         """Forget events up to ``seq`` (acknowledged); return how many went."""
         gone = 0

@@ -61,6 +61,14 @@ class Session:
         # The newest seq ever handed to any connection: later events may be merged.
         self.sent_seq = 0
         self.resumes = 0
+        # Shared-store deployments (server/redis_*.py): events up to ``flushed_seq``
+        # have reached the store, where other nodes may hand them out, so they count
+        # as sent; ``acked_seq`` is the newest seq a client acknowledged.
+        self.flushed_seq = 0
+        self.acked_seq = 0
+        # A mirror shows a session that another node owns: its events are numbered
+        # there and arrive through ``mirror_event``; it numbers none itself.
+        self.mirror = False
 
     def _move(self, action: str) -> None:
         self.state = session_next(self.state, action)
@@ -72,16 +80,29 @@ class Session:
         if self.state is SessionState.CLOSED:
             return
         if event.is_durable():
-            self.replay.append(event, sent_seq=self.sent_seq)
+            if self.mirror:
+                # The owner numbers durable events (an audio_gap too: it sees the
+                # same chunks and reports it).
+                return
+            self.replay.append(event, sent_seq=max(self.sent_seq, self.flushed_seq))
             if self.outlet is not None:
                 self.outlet.durable_added(self.replay.last_seq)
         elif self.outlet is not None:
             self.outlet.transient_added(event)
 
+    def mirror_event(self, seq: int, event: ServerEvent) -> bool:
+        """Take a durable event the owner numbered; ``False`` on a gap in the seqs."""
+        if not self.replay.put(seq, event):
+            return False
+        if self.outlet is not None:
+            self.outlet.durable_added(seq)
+        return True
+
     def mark_sent(self, seq: int) -> None:
         self.sent_seq = max(self.sent_seq, seq)
 
     def ack(self, seq: int) -> None:
+        self.acked_seq = max(self.acked_seq, seq)
         self.replay.trim_to(seq)
 
     # -- attach / detach --------------------------------------------------------
@@ -111,6 +132,7 @@ class Session:
         self.outlet = outlet
         self.detached_at = None
         # The client has everything up to last_seq: nothing before it is replayed.
+        self.acked_seq = max(self.acked_seq, last_seq)
         self.replay.trim_to(last_seq)
         if previous is not None and previous is not outlet:
             previous.superseded()
