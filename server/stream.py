@@ -18,6 +18,7 @@ from starlette.types import Receive, Scope, Send
 from server import metrics
 from server.hub import Hub, SessionRuntime, Waker
 from server.inputs import InputQueueFull
+from server.settings import is_loopback
 from sessions.codec import Codec, select_subprotocol
 from sessions.connection import ByeReceived, Connection, HelloReceived, InputReceived
 from sessions.errors import CloseCode, ErrorCode, ProtocolError
@@ -71,7 +72,7 @@ class ConnectionShell:
         if message["type"] != "websocket.connect":
             return
         origin = _header(self.scope, b"origin")
-        if origin is not None and origin.rstrip("/") not in self.hub.settings.origins():
+        if origin is not None and not self._origin_allowed(origin.rstrip("/")):
             log.warning("origin refused", extra={"origin": origin[:200]})
             await self.send({"type": "websocket.close", "code": 1008})
             return
@@ -97,6 +98,19 @@ class ConnectionShell:
                 self.hub.session_detached(self.runtime)
             if self.conn.close_code is not None:
                 metrics.CLOSES.labels(str(self.conn.close_code)).inc()
+
+    def _origin_allowed(self, origin: str) -> bool:
+        """Configured origins, or else the page's own origin: the Host it asked for
+        (with ``--port 0`` the configured port is not the one bound)."""
+        configured = self.hub.settings.server.allowed_origins
+        if configured:
+            return origin in self.hub.settings.origins()
+        host = _header(self.scope, b"host")
+        if origin in self.hub.settings.origins() or host is None:
+            return origin in self.hub.settings.origins()
+        # Only loopback names: a rebound DNS name must not pass as "our own" origin.
+        name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+        return is_loopback(name.strip("[]")) and origin in (f"http://{host}", f"https://{host}")
 
     def go_away(self, reason: str, reconnect_after_ms: int) -> None:
         if self.conn.session is None:

@@ -141,3 +141,13 @@ def test_open_access_warns_on_loopback(tmp_path: Path) -> None:
         assert httpx.post(
             proc.http + "/v1/tokens", headers={"Authorization": "Bearer x"}
         ).is_success
+
+
+async def test_own_origin_is_allowed_with_a_picked_port(tmp_path: Path) -> None:
+    """``--port 0``: the page served by the server itself may connect back to it."""
+    with run_server(tmp_path, numbered_config()) as proc:
+        own = await Client.open(proc.url, headers={"Origin": proc.http})
+        await own.hello()
+        await own.close()
+        with pytest.raises(InvalidStatus):
+            await Client.open(proc.url, headers={"Origin": "http://evil.example:1"})
