@@ -46,4 +46,4 @@ test: install system-deps js lint
 	@if [ -f clients/js/package.json ]; then cd clients/js && npm test; fi
 
 clean:
-	rm -rf $(VENV) clients/js/node_modules clients/js/dist
+	rm -rf $(VENV) clients/js/node_modules clients/js/dist clients/js/build-test server/static/index.html server/static/demo.js server/static/demo.css
