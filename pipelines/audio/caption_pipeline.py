@@ -5,6 +5,10 @@ Three stages joined by bounded queues, all in the session's task group:
 
     inputs → ingest (PcmDecoder) → [audio] → vad (gate, Silero, Endpointer)
            → [audio + speech marks] → asr (CaptionPolicy ⇄ shared AsrWorker) → sink
+                                         └→ [captions] → speakers (diarization) → sink
+
+The speaker stage runs only for sessions with ``diarization: true`` on a server that
+loaded the speaker encoder (``caption_speakers.py``).
 
 A full queue stops the stage before it, up to the session's input queue: a session
 far ahead of its decodes stops being read (TCP backpressure) instead of buffering
@@ -20,9 +24,12 @@ from dataclasses import dataclass
 import anyio
 import numpy as np
 from anyio.abc import ObjectReceiveStream, ObjectSendStream
+from anyio.streams.memory import MemoryObjectSendStream
 
 from pipelines.audio import metrics
 from pipelines.audio.agreement import CaptionPolicy, DecodeJob
+from pipelines.audio.caption_speakers import CaptionItem, final_audio, speaker_stage
+from pipelines.audio.diarization_stage import DiarizationRuntime, SessionDiarizer
 from pipelines.audio.endpointing import Endpointer
 from pipelines.audio.ingest import TARGET_RATE, ArrivalClock, PcmDecoder, Samples
 from pipelines.audio.runtime import CaptionRuntime, shared_runtime
@@ -49,12 +56,22 @@ class _Flush:
 
 
 Item = Samples | SpeechStarted | SpeechStopped | _Flush
+Captions = MemoryObjectSendStream[CaptionItem] | None  # None: captions go straight out
 
 
 class CaptionPipeline:
-    def __init__(self, context: PipelineContext, runtime: CaptionRuntime) -> None:
+    def __init__(
+        self,
+        context: PipelineContext,
+        runtime: CaptionRuntime,
+        *,
+        diarization: DiarizationRuntime | None = None,
+    ) -> None:
+        """``diarization``: the process's speaker encoder, when the server loaded one;
+        used only if the session asked for ``diarization`` when it started."""
         self.context = context
         self.runtime = runtime
+        self.diarization = diarization
         s = runtime.settings
         self.policy = CaptionPolicy(s.policy)
         self.endpointer = Endpointer(s.endpoint)
@@ -80,6 +97,7 @@ class CaptionPipeline:
         except ValueError as exc:
             sink.emit(ErrorEvent(ErrorCode.UNSUPPORTED.value, str(exc), fatal=True))
             return
+        speakers = self._speakers()
         n = self.runtime.settings.queue_items
         to_vad, from_ingest = anyio.create_memory_object_stream[Item](n)
         to_asr, from_vad = anyio.create_memory_object_stream[Item](n)
@@ -89,7 +107,12 @@ class CaptionPipeline:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(self._ingest_stage, inputs, decoder, to_vad)
                 tg.start_soon(self._vad_stage, from_ingest, to_asr)
-                tg.start_soon(self._asr_stage, from_vad)
+                if speakers is None:
+                    tg.start_soon(self._asr_stage, from_vad, None)
+                else:
+                    to_speakers, from_asr = anyio.create_memory_object_stream[CaptionItem](n)
+                    tg.start_soon(self._asr_stage, from_vad, to_speakers)
+                    tg.start_soon(speaker_stage, speakers, from_asr, self._deliver)
         finally:
             self.runtime.sessions -= 1
             metrics.CAPTION_SESSIONS.dec()
@@ -98,6 +121,21 @@ class CaptionPipeline:
     def _emit(self, event: ServerEvent) -> None:
         assert self.sink is not None
         self.sink.emit(event)
+
+    def _speakers(self) -> SessionDiarizer | None:
+        """The session's diarizer, when it asked for speaker labels and can have them.
+        Decided once, at the start: an ``update`` of ``diarization`` has no effect."""
+        if not self.context.config.diarization:
+            return None
+        if self.diarization is None:
+            self._emit(
+                ErrorEvent(
+                    ErrorCode.UNSUPPORTED.value,
+                    "speaker labels are not enabled on this server; captions carry none",
+                )
+            )
+            return None
+        return self.diarization.session(self.context.session_id)
 
     # --- ingest --------------------------------------------------------------
 
@@ -188,7 +226,14 @@ class CaptionPipeline:
 
     # --- asr -----------------------------------------------------------------
 
-    async def _asr_stage(self, inp: ObjectReceiveStream[Item]) -> None:
+    async def _asr_stage(self, inp: ObjectReceiveStream[Item], out: Captions) -> None:
+        try:
+            await self._decode_loop(inp, out)
+        finally:
+            if out is not None:
+                out.close()  # the speaker stage drains what is queued, then ends
+
+    async def _decode_loop(self, inp: ObjectReceiveStream[Item], out: Captions) -> None:
         policy = self.policy
         wake = anyio.Event()
         progress = anyio.Event()
@@ -216,9 +261,13 @@ class CaptionPipeline:
             tg.start_soon(receive)
             while True:
                 interval = self.runtime.worker.partial_interval(policy.params.partial_interval_s)
+                if policy.undecoded_s > self.runtime.settings.behind_s:
+                    # Behind real time (audio arriving faster than it is spoken): a
+                    # partial would be stale on arrival; catch up with eager decodes.
+                    interval = None
                 job = policy.next_job(interval)
                 for ev in policy.take_events():
-                    self._emit(ev)
+                    await self._caption(ev, None, out)
                 self._track_lag()
                 if job is None:
                     if done:
@@ -231,19 +280,29 @@ class CaptionPipeline:
                     continue
                 result = await self.runtime.worker.transcribe(self.context.session_id, job)
                 for ev in policy.job_done(job, result):
-                    self._emit_caption(ev, job)
+                    await self._caption(ev, job, out)
                 progress.set()
                 progress = anyio.Event()
 
-    def _emit_caption(self, event: ServerEvent, job: DecodeJob) -> None:
+    async def _caption(self, event: ServerEvent, job: DecodeJob | None, out: Captions) -> None:
+        job_end = None if job is None else job.end
+        if out is None:
+            self._deliver(event, job_end)
+            return
+        audio = None
+        if isinstance(event, CaptionFinal) and job is not None:
+            audio = final_audio(event, job)
+        await out.send(CaptionItem(event, job_end, audio))
+
+    def _deliver(self, event: ServerEvent, job_end: float | None) -> None:
         now = time.monotonic()
         if isinstance(event, CaptionFinal):
             arrived = self.arrivals.arrival_of(event.end)
             if arrived is not None:
                 metrics.CAPTION_FINAL_LATENCY.observe(max(0.0, now - arrived))
             metrics.CAPTIONS_EMITTED.labels("final").inc()
-        elif isinstance(event, CaptionPartial):
-            arrived = self.arrivals.arrival_of(job.end)
+        elif isinstance(event, CaptionPartial) and job_end is not None:
+            arrived = self.arrivals.arrival_of(job_end)
             if arrived is not None:
                 metrics.CAPTION_PARTIAL_LATENCY.observe(max(0.0, now - arrived))
             metrics.CAPTIONS_EMITTED.labels("partial").inc()

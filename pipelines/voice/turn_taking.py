@@ -10,6 +10,12 @@ agent once speech has stopped for ``end_of_turn_s`` *and* the final of the last
 speech segment is in. A shorter silence answers sooner but cuts users off who pause
 mid-sentence; a longer one feels sluggish (docs/voice.md).
 
+Whether the last final is in is read from the captions: a final that reaches the end
+of the speech says yes, a non-empty ``caption.partial`` after it says no (words of
+the segment are still being decoded), an empty one says the segment ended. A final
+and the partial that follows it are emitted together, so the turn is taken on the
+timer, ``final_settle_s`` after the last final, never inside ``caption_final``.
+
 Barge-in: speech that starts while an agent turn runs cancels that turn.
 """
 
@@ -29,12 +35,16 @@ class TurnTakingSettings:
     final_wait_s: float = 3.0
     barge_in: bool = True
     max_utterance_chars: int = 4000
+    # A final may be followed at once by the partial of the words after it.
+    final_settle_s: float = 0.03
 
     def __post_init__(self) -> None:
         if not 0 <= self.end_of_turn_s <= 10:
             raise ValueError("end_of_turn_s must be within 0..10 s")
         if self.final_wait_s <= 0:
             raise ValueError("final_wait_s must be positive")
+        if not 0 <= self.final_settle_s <= 1:
+            raise ValueError("final_settle_s must be within 0..1 s")
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +87,7 @@ class TurnTaker:
     _stopped_at: float | None = None  # monotonic time speech stopped
     _stopped_audio: float = 0.0  # session audio time speech stopped
     _final_in: bool = True  # the final of the last segment has arrived
+    _settle_until: float = 0.0  # monotonic time: a partial may still follow a final
 
     def _move(self, action: str) -> None:
         try:
@@ -110,6 +121,14 @@ class TurnTaker:
             self._words.append(text)
         if self.state is Listening.PAUSED and end_audio >= self._stopped_audio - 0.5:
             self._final_in = True
+        self._settle_until = now + self.settings.final_settle_s
+        return self.timer(now)
+
+    def caption_partial(self, text: str, now: float) -> list[Action]:
+        """After speech stopped, a partial with words means more finals are coming;
+        an empty one that the segment ended without them."""
+        if self.state is Listening.PAUSED:
+            self._final_in = not text.strip()
         return self.timer(now)
 
     # -- what the agent says -----------------------------------------------------
@@ -127,7 +146,7 @@ class TurnTaker:
         if self.state is not Listening.PAUSED or self._stopped_at is None:
             return None
         if self._final_in:
-            return self._stopped_at + self.settings.end_of_turn_s
+            return max(self._stopped_at + self.settings.end_of_turn_s, self._settle_until)
         return self._stopped_at + max(self.settings.end_of_turn_s, self.settings.final_wait_s)
 
     def timer(self, now: float) -> list[Action]:

@@ -175,6 +175,30 @@ THREE_SPEAKERS: list[tuple[str, str]] = [
 ]
 
 
+def long_conversation(minutes: float) -> Audio:
+    """Two voices taking turns with pauses of 1.5-4 s, ``minutes`` long."""
+    lines = [
+        "The morning train to the city was late again today.",
+        "We should plan the budget before the end of the month.",
+        "Please send me the report when you have finished it.",
+        "The weather this weekend looks cold and windy.",
+        "Our team won the match by two goals in the second half.",
+        "I will call the office after lunch to confirm the meeting.",
+        "The new library opens next week near the river.",
+        "She bought fresh bread and a bag of apples at the market.",
+    ]
+    rng = np.random.default_rng(1)
+    parts = [np.zeros(RATE // 2, dtype=np.float32)]
+    total, k = 0.5, 0
+    while total < minutes * 60:
+        said = speech(ESPEAK_US if k % 2 else PIPER_JOE, lines[k % len(lines)])
+        pause = np.zeros(round(RATE * rng.uniform(1.5, 4.0)), dtype=np.float32)
+        parts += [said, pause]
+        total += (len(said) + len(pause)) / RATE
+        k += 1
+    return np.concatenate(parts)
+
+
 # --- segmentation and scoring ------------------------------------------------
 
 

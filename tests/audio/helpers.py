@@ -10,6 +10,7 @@ import numpy as np
 import numpy.typing as npt
 
 from pipelines.audio.caption_pipeline import CaptionPipeline
+from pipelines.audio.diarization_stage import DiarizationRuntime
 from pipelines.audio.runtime import CaptionRuntime
 from sessions.config import AudioFormat, SessionConfig
 from sessions.events import CaptionFinal, ServerEvent
@@ -61,13 +62,19 @@ async def run_caption(
     channels: int = 1,
     session_id: str = "test",
     speed: float | None = None,
+    diarization: bool = False,
+    speakers: DiarizationRuntime | None = None,
 ) -> list[ServerEvent]:
     """Feeds ``pieces`` (PCM chunks or inputs) to a fresh pipeline as fast as it takes
-    them; returns every event it emitted."""
+    them; returns every event it emitted. ``diarization``: the session asks for
+    speaker labels; ``speakers``: the encoder the process offers."""
     config = SessionConfig(
-        mode="caption", audio=AudioFormat(sample_rate=sample_rate, channels=channels)
+        mode="caption",
+        audio=AudioFormat(sample_rate=sample_rate, channels=channels),
+        diarization=diarization,
     )
-    pipeline = CaptionPipeline(PipelineContext(session_id, TenantPolicy("t"), config), runtime)
+    context = PipelineContext(session_id, TenantPolicy("t"), config)
+    pipeline = CaptionPipeline(context, runtime, diarization=speakers)
     sink = ListSink()
     await pipeline.run(as_inputs(pieces, speed=speed), sink)
     return sink.events

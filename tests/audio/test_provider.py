@@ -36,3 +36,19 @@ async def test_start_loads_the_models_and_create_makes_pipelines() -> None:
     await provider.start()
     assert isinstance(provider.create(context), CaptionPipeline)
     await provider.aclose()
+
+
+@pytest.mark.anyio
+async def test_the_speaker_encoder_is_loaded_only_when_offered() -> None:
+    context = PipelineContext(
+        "s", TenantPolicy("t"), SessionConfig(mode="caption", diarization=True)
+    )
+    without = create_provider({"workers": 1, "vad": "webrtc", "diarization": False})
+    await without.start()
+    assert without.diarization is None and without.create(context).diarization is None
+    offered = create_provider({"workers": 1, "vad": "webrtc"})
+    await offered.start()
+    assert offered.diarization is not None
+    assert offered.create(context).diarization is offered.diarization
+    await without.aclose()
+    await offered.aclose()

@@ -30,12 +30,45 @@ def test_a_turn_starts_after_the_silence_once_the_final_is_in() -> None:
     assert t.state is Listening.SILENT and t.next_deadline() is None
 
 
-def test_a_late_final_starts_the_turn_at_once() -> None:
-    t = taker(end_of_turn_s=0.3)
+def test_a_late_final_starts_the_turn_once_it_settles() -> None:
+    t = taker(end_of_turn_s=0.3, final_settle_s=0.03)
     t.speech_started(1.0)
     t.speech_stopped(2.0, now=2.0)
     assert t.timer(2.4) == []  # silence is long enough, but the final is not in
-    assert t.caption_final("hello there", 1.95, now=2.6) == [StartTurn("hello there", 2.0)]
+    assert t.caption_final("hello there", 1.95, now=2.6) == []
+    assert t.next_deadline() == pytest.approx(2.63)  # its partial may follow at once
+    assert t.timer(2.63) == [StartTurn("hello there", 2.0)]
+
+
+def test_a_partial_after_the_final_means_more_is_coming() -> None:
+    t = taker(end_of_turn_s=0.3, final_wait_s=3.0, final_settle_s=0.03)
+    t.speech_started(0.0)
+    t.speech_stopped(2.0, now=2.0)
+    # A decode cut before speech stopped commits some words, the rest stay partial.
+    assert t.caption_final("tell me a joke", 1.6, now=2.4) == []
+    assert t.caption_partial("about cats", now=2.4) == []
+    assert t.timer(2.5) == []
+    assert t.next_deadline() == 5.0  # waiting for the segment's last final
+    t.caption_final("about cats.", 2.0, now=2.8)
+    assert t.timer(2.83) == [StartTurn("tell me a joke about cats.", 2.0)]
+
+
+def test_an_empty_partial_says_the_segment_ended_without_more_words() -> None:
+    t = taker(end_of_turn_s=0.3, final_wait_s=3.0)
+    t.speech_started(0.0)
+    t.speech_stopped(2.0, now=2.0)
+    t.caption_final("yes", 0.5, now=2.1)  # too early to be the last one
+    assert t.next_deadline() == 5.0
+    assert t.caption_partial("", now=2.2) == []
+    assert t.timer(2.3) == [StartTurn("yes", 2.0)]
+
+
+def test_partials_while_speaking_change_nothing() -> None:
+    t = taker(end_of_turn_s=0.3)
+    assert t.caption_partial("hm", now=0.0) == []
+    t.speech_started(0.0)
+    assert t.caption_partial("hello", now=0.5) == []
+    assert t.state is Listening.SPEAKING and t.next_deadline() is None
 
 
 def test_finals_of_several_segments_make_one_utterance() -> None:
@@ -101,7 +134,8 @@ def test_long_utterances_are_bounded() -> None:
     t = taker(end_of_turn_s=0.0, max_utterance_chars=10)
     t.speech_started(0.0)
     t.speech_stopped(1.0, now=1.0)
-    (action,) = t.caption_final("x" * 50, 1.0, now=1.0)
+    assert t.caption_final("x" * 50, 1.0, now=1.0) == []
+    (action,) = t.timer(1.1)
     assert isinstance(action, StartTurn) and action.text == "x" * 10
 
 
@@ -110,6 +144,8 @@ def test_settings_are_checked_and_illegal_transitions_raise() -> None:
         TurnTakingSettings(end_of_turn_s=-1)
     with pytest.raises(ValueError):
         TurnTakingSettings(final_wait_s=0)
+    with pytest.raises(ValueError):
+        TurnTakingSettings(final_settle_s=-0.1)
     t = taker()
     with pytest.raises(IllegalTransition):
         t._move("turn_taken")

@@ -1,0 +1,55 @@
+"""Real parts for the voice tests, each loaded once per test session: the caption
+runtime (the process's shared one, as the provider takes it), one llama.cpp engine
+from the process's engine cache, and espeak-ng speech."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from functools import cache
+
+import anyio
+import numpy as np
+import numpy.typing as npt
+import pytest
+
+from pipelines.audio.provider import CaptionOptions
+from pipelines.audio.runtime import CaptionRuntime
+from pipelines.text.engine import LlmEngine
+from pipelines.text.engines import EngineSettings
+from pipelines.text.llama_engine import LlamaSettings
+from pipelines.text.provider import ENGINES
+from pipelines.voice.provider import caption_runtime
+from tests.audio.assets import espeak
+
+Audio = npt.NDArray[np.float32]
+
+# What the voice tests' engine is built with; provider tests that ask for the same
+# settings get this very engine back from the cache.
+ENGINE_SETTINGS = EngineSettings(llama=LlamaSettings(n_ctx=2048, n_threads=1, max_queue=8))
+
+
+@pytest.fixture(scope="session")
+def runtime() -> CaptionRuntime:
+    return caption_runtime(CaptionOptions().settings())
+
+
+@pytest.fixture(scope="session")
+def engine() -> Iterator[LlmEngine]:
+    held = anyio.run(ENGINES.acquire, ENGINE_SETTINGS)
+    yield held
+    anyio.run(ENGINES.release, held)
+
+
+@cache
+def _spoken(text: str, voice: str) -> bytes:
+    return espeak(text, voice=voice).tobytes()
+
+
+@pytest.fixture(scope="session")
+def say() -> Callable[..., Audio]:
+    """``say(text, voice=...)``: espeak-ng speech, synthesized once per text."""
+
+    def speak(text: str, voice: str = "en-us") -> Audio:
+        return np.frombuffer(_spoken(text, voice), dtype=np.float32).copy()
+
+    return speak
