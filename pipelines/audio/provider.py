@@ -23,7 +23,7 @@ import logging
 from typing import Any, Literal
 
 import anyio
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from pipelines.audio.agreement import PolicyParams
 from pipelines.audio.asr import AsrSettings
@@ -31,6 +31,7 @@ from pipelines.audio.caption_pipeline import CaptionPipeline
 from pipelines.audio.diarization_stage import DiarizationRuntime
 from pipelines.audio.endpointing import EndpointParams
 from pipelines.audio.runtime import CaptionRuntime, CaptionSettings
+from pipelines.options import parse_options
 from sessions.pipeline import PipelineContext
 
 log = logging.getLogger("parley.captions")
@@ -108,10 +109,4 @@ def _load_diarization() -> DiarizationRuntime | None:
 
 def create_provider(options: dict[str, Any]) -> CaptionProvider:
     """The provider for ``[pipeline_options.caption]``; ValueError names a bad option."""
-    try:
-        parsed = CaptionOptions.model_validate(options)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise ValueError(f"pipeline_options.caption.{where}: {first['msg']}") from None
-    return CaptionProvider(parsed)
+    return CaptionProvider(parse_options(CaptionOptions, options, "caption"))

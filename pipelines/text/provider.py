@@ -22,8 +22,9 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 
+from pipelines.options import parse_options
 from pipelines.text.agent import AgentPipeline, AgentSettings
 from pipelines.text.engine import LlmEngine
 from pipelines.text.engines import EngineSettings, build_engine
@@ -143,10 +144,4 @@ class AgentProvider:
 
 def create_provider(options: dict[str, Any]) -> AgentProvider:
     """The provider for ``[pipeline_options.agent]``; ValueError names a bad option."""
-    try:
-        parsed = AgentOptions.model_validate(options)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise ValueError(f"pipeline_options.agent.{where}: {first['msg']}") from None
-    return AgentProvider(parsed)
+    return AgentProvider(parse_options(AgentOptions, options, "agent"))

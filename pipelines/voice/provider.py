@@ -18,12 +18,13 @@ import logging
 from typing import Any
 
 import anyio
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from pipelines.audio.caption_pipeline import CaptionPipeline
 from pipelines.audio.diarization_stage import DiarizationRuntime, settings_from_env
 from pipelines.audio.provider import CaptionOptions
 from pipelines.audio.runtime import CaptionRuntime, CaptionSettings, shared_runtime
+from pipelines.options import parse_options
 from pipelines.text.provider import ENGINES, AgentOptions, AgentProvider, EngineCache
 from pipelines.voice.pipeline import VoiceAgentPipeline
 from pipelines.voice.turn_taking import TurnTakingSettings
@@ -104,10 +105,4 @@ class VoiceAgentProvider:
 
 def create_provider(options: dict[str, Any]) -> VoiceAgentProvider:
     """The provider for ``[pipeline_options.voice_agent]``; ValueError names a bad option."""
-    try:
-        parsed = VoiceAgentOptions.model_validate(options)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise ValueError(f"pipeline_options.voice_agent.{where}: {first['msg']}") from None
-    return VoiceAgentProvider(parsed)
+    return VoiceAgentProvider(parse_options(VoiceAgentOptions, options, "voice_agent"))
