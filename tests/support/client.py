@@ -81,9 +81,8 @@ class Client:
         await self.send({"type": "hello", "v": 1, "token": token, **fields})
         self.welcome = await self.recv()
         assert self.welcome["type"] == "welcome", self.welcome
-        self.last_seq = self.welcome["last_seq"] if fields.get("resume") else 0
-        if fields.get("resume"):
-            self.last_seq = fields["resume"]["last_seq"]
+        # Replay continues from what this client had seen.
+        self.last_seq = fields["resume"]["last_seq"] if fields.get("resume") else 0
         return self.welcome
 
     async def recv(self, timeout: float = 10) -> Message:

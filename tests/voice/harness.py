@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
@@ -18,10 +18,11 @@ from pipelines.text.engine import LlmEngine
 from pipelines.voice.pipeline import VoiceAgentPipeline
 from pipelines.voice.turn_taking import TurnTakingSettings
 from sessions.config import SessionConfig
-from sessions.events import ServerEvent, TurnDone, TurnStarted
+from sessions.events import TurnDone, TurnStarted
 from sessions.inputs import AudioChunk, PipelineInput
 from sessions.pipeline import PipelineContext
 from sessions.tenants import TenantPolicy
+from tests.support.sinks import TimedSink as BaseTimedSink
 from tests.voice.microphone import Microphone
 from tools.registry import ToolRegistry
 
@@ -30,34 +31,8 @@ from tools.registry import ToolRegistry
 STORY = "Write a very long story about a dragon who learns to sing."
 
 
-class TimedSink:
-    def __init__(self) -> None:
-        self.timed: list[tuple[float, ServerEvent]] = []
-
-    def emit(self, event: ServerEvent) -> None:
-        self.timed.append((time.monotonic(), event))
-
-    @property
-    def events(self) -> list[ServerEvent]:
-        return [e for _, e in self.timed]
-
-    def of_turn(self, turn_id: str) -> list[ServerEvent]:
-        return [e for e in self.events if getattr(e, "turn_id", None) == turn_id]
-
-    def time_of(self, event: ServerEvent) -> float:
-        return next(t for t, e in self.timed if e is event)
-
-    async def wait_for(
-        self, predicate: Callable[[ServerEvent], bool], timeout_s: float = 120.0
-    ) -> ServerEvent:
-        """The first event (already here or still to come) that satisfies ``predicate``.
-        Generous: the suite shares two cores with the models."""
-        with anyio.fail_after(timeout_s):
-            while True:
-                for event in self.events:
-                    if predicate(event):
-                        return event
-                await anyio.sleep(0.01)
+class TimedSink(BaseTimedSink):
+    """The shared timed sink, with waits for speech turns."""
 
     async def turn_started(self, input: str, after: int = 0) -> TurnStarted:
         event = await self.wait_for(
@@ -69,9 +44,7 @@ class TimedSink:
         return event
 
     async def turn_done(self, turn_id: str) -> TurnDone:
-        event = await self.wait_for(lambda e: isinstance(e, TurnDone) and e.turn_id == turn_id)
-        assert isinstance(event, TurnDone)
-        return event
+        return await self.wait_done(turn_id)
 
 
 @dataclass
