@@ -57,6 +57,9 @@ class RuntimeLink(Protocol):
     """A session's tie to the shared store (server/redis_owner.py, redis_mirror.py)."""
 
     mirror: bool
+    # Set once the session's end is recorded in the store (after a bye, a client
+    # hears 1000 only then: its token is dead on every node).
+    ended: anyio.Event
 
     def wake(self) -> None:
         """Something changed: new events, input or acks."""

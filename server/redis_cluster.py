@@ -55,6 +55,8 @@ class Cluster:
         self.renew_every_s = cluster.lease_ms / 3000
         self.healthy = False
         self.taking_inputs = True
+        # Sessions ended here whose end is not yet in Redis: never adopted again.
+        self.ending_ids: set[str] = set()
         bind_lag(self.lag)
 
     # -- life cycle -------------------------------------------------------------
@@ -174,25 +176,35 @@ class Cluster:
             return True
         if isinstance(link, OwnerLink):
             link.cancel.cancel()
-            if not link.lost:
+            if link.lost:
+                link.ended.set()
+            else:
                 outlet = runtime.session.outlet
                 remote = outlet.node if isinstance(outlet, RemoteOutlet) else ""
-                self.hub.spawn(self._close, runtime.session.session_id, remote, error)
+                self.ending_ids.add(runtime.session.session_id)
+                self.hub.spawn(self._close, runtime.session.session_id, remote, error, link.ended)
         return False
 
-    async def _close(self, sid: str, remote: str, error: ProtocolError | None) -> None:
+    async def _close(
+        self, sid: str, remote: str, error: ProtocolError | None, ended: anyio.Event
+    ) -> None:
         backoff = 0.1
-        with anyio.move_on_after(30):
-            while True:
-                try:
-                    await self.store.close_session(sid, CLOSED_KEEP_MS)
-                    if remote and error is not None:
-                        notice = {"k": "ended", "sid": sid, "code": error.code.value}
-                        await self.store.publish(remote, {**notice, "message": error.message})
-                    return
-                except RedisUnavailable:
-                    await anyio.sleep(backoff)
-                    backoff = min(2.0, backoff * 2)
+        try:
+            with anyio.move_on_after(30):
+                while True:
+                    try:
+                        await self.store.close_session(sid, CLOSED_KEEP_MS)
+                        ended.set()
+                        if remote and error is not None:
+                            notice = {"k": "ended", "sid": sid, "code": error.code.value}
+                            await self.store.publish(remote, {**notice, "message": error.message})
+                        return
+                    except RedisUnavailable:
+                        await anyio.sleep(backoff)
+                        backoff = min(2.0, backoff * 2)
+        finally:
+            self.ending_ids.discard(sid)
+            ended.set()
 
     def detached(self, runtime: SessionRuntime) -> None:
         """A mirror's client left: forward the detach and forget the mirror."""

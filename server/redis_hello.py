@@ -107,7 +107,7 @@ class ClusterHello:
         manager = self.cluster.hub.manager
         sid = claim.session_id
         record, holder = await self.cluster.store.load(sid)
-        if record is None or record.state == "closed":
+        if record is None or record.state == "closed" or sid in self.cluster.ending_ids:
             raise _resume_failed("unknown or expired session")
         local = manager.sessions.get(sid)
         runtime = self.cluster.hub.runtimes.get(sid)

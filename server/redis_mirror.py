@@ -51,6 +51,7 @@ class MirrorLink:
         self.finishing = False
         self.pending_tail: Relayed = RemoteDetach(attach_id)
         self.cancel = anyio.CancelScope()
+        self.ended = anyio.Event()
         self._wake = Waker()
 
     def wake(self) -> None:
@@ -64,11 +65,14 @@ class MirrorLink:
         self.wake()
 
     async def run(self) -> None:
-        with self.cancel:
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(self.follow, tg.cancel_scope)
-                await self.forward()
-                tg.cancel_scope.cancel()
+        try:
+            with self.cancel:
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(self.follow, tg.cancel_scope)
+                    await self.forward()
+                    tg.cancel_scope.cancel()
+        finally:
+            self.ended.set()
 
     # -- client → owner ---------------------------------------------------------
 
@@ -90,8 +94,10 @@ class MirrorLink:
             await self._collect()
             done = self.finishing
             if done:
-                self.pending.append(self.pending_tail)
                 deadline = time.monotonic() + FINAL_FORWARD_S
+                if isinstance(self.pending_tail, RemoteBye):
+                    await self._revoke(deadline)
+                self.pending.append(self.pending_tail)
             while self.pending:
                 batch = self.pending[:64]
                 try:
@@ -116,6 +122,23 @@ class MirrorLink:
                 return
             with anyio.move_on_after(1.0):
                 await self._wake.wait()
+
+    async def _revoke(self, deadline: float) -> None:
+        """Spend the token before the owner hears the bye: no resume races the end."""
+        backoff = 0.05
+        while True:
+            try:
+                await self.store.revoke(self.runtime.session.session_id)
+                break
+            except RedisUnavailable:
+                if time.monotonic() > deadline:
+                    log.warning(
+                        "bye not recorded", extra={"session_id": self.runtime.session.session_id}
+                    )
+                    break
+                await anyio.sleep(backoff)
+                backoff = min(2.0, backoff * 2)
+        self.ended.set()
 
     # -- owner → client ---------------------------------------------------------
 

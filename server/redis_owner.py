@@ -79,6 +79,7 @@ class OwnerLink:
         self.attached = ""
         self.snapshot_due = False
         self.cancel = anyio.CancelScope()
+        self.ended = anyio.Event()
         self._wake = Waker()
         self.taking_inputs = True
         self.lost = False

@@ -94,6 +94,15 @@ redis.call('DEL', KEYS[2], KEYS[3], KEYS[4], KEYS[5])
 return 1
 """
 
+# A bye at a node that only mirrors the session: spend the token now, so no resume
+# anywhere succeeds while the owner is still ending the session.
+_REVOKE = """
+local gen = redis.call('HGET', KEYS[1], 'gen')
+if not gen then return 0 end
+redis.call('HSET', KEYS[1], 'gen', tostring(tonumber(gen) + 1))
+return 1
+"""
+
 _CLAIM_REFUSALS = {
     "missing": "unknown or expired session",
     "closed": "the session has ended",
@@ -130,6 +139,7 @@ class RedisStore:
         self._take = self.redis.register_script(_TAKE)
         self._release = self.redis.register_script(_RELEASE)
         self._close = self.redis.register_script(_CLOSE)
+        self._revoke = self.redis.register_script(_REVOKE)
 
     async def aclose(self) -> None:
         await self.redis.aclose()
@@ -211,6 +221,10 @@ class RedisStore:
         if refusal is not None:
             raise ProtocolError(ErrorCode.RESUME_FAILED, refusal, fatal=True)
         return _s(previous)
+
+    async def revoke(self, session_id: str) -> None:
+        """Spend the session's current resume token (a bye ends the session)."""
+        await self._call("revoke", 1, self._revoke(keys=[self.key(session_id, "meta")]))
 
     async def lease_holder(self, session_id: str) -> str:
         holder = await self._call("get", 1, self.redis.get(self.key(session_id, "lease")))

@@ -64,6 +64,8 @@ class ConnectionShell:
         self.conn_id = secrets.token_hex(8)
         self.runtime: SessionRuntime | None = None
         self.closing_since: float | None = None
+        # After a bye in a cluster: the close waits until the end is in the store.
+        self.close_hold: anyio.Event | None = None
 
     # -- entry ------------------------------------------------------------------
 
@@ -181,7 +183,10 @@ class ConnectionShell:
                 except InputQueueFull as exc:
                     self.conn.fail(ProtocolError(ErrorCode.OVERLOADED, str(exc)))
             case ByeReceived(session):
+                link = self.runtime.link if self.runtime is not None else None
                 hub.end_session(session, "bye")
+                if link is not None:
+                    self.close_hold = link.ended
 
     def _attached(self, runtime: SessionRuntime, session: Session, resumed: bool) -> None:
         self.runtime = runtime
@@ -220,6 +225,9 @@ class ConnectionShell:
             metrics.FRAMES.labels("out").inc()
             metrics.BYTES.labels("out").inc(len(frame))
         code = conn.close_code or CloseCode.NORMAL
+        if self.close_hold is not None:
+            with anyio.move_on_after(CLOSE_GRACE_S / 2):
+                await self.close_hold.wait()
         with anyio.move_on_after(CLOSE_GRACE_S):
             await self.send({"type": "websocket.close", "code": code, "reason": conn.close_reason})
         scope.cancel()

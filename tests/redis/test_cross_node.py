@@ -72,6 +72,26 @@ async def test_input_on_the_other_node_reaches_the_owner(
     assert closed.code == 4004 and closed.received[0]["code"] == "resume_failed"
 
 
+async def test_after_bye_no_node_resumes_the_session(
+    nodes: tuple[ServerProcess, ServerProcess],
+) -> None:
+    """1000 after a bye comes once the end is in the store: a resume sent right after
+    it fails on the owner and on the other node, and never brings the session back."""
+    a, b = nodes
+    for bye_at, first_at in ((a, a), (b, a)):
+        first = await Client.open(first_at.url)
+        await first.hello()
+        client = first if bye_at is first_at else await resume(bye_at, first)
+        await client.send({"type": "bye"})
+        assert (await client.closed()).code == 1000
+        for node in (a, b, a):
+            late = await Client.open(node.url)
+            await late.send({"type": "hello", "v": 1, "token": "t", **client.resume_fields()})
+            closed = await late.closed()
+            assert closed.code == 4004, (bye_at.url, node.url, closed)
+            assert closed.received[0]["code"] == "resume_failed"
+
+
 async def test_takeover_closes_the_connection_on_the_other_node_with_4009(
     nodes: tuple[ServerProcess, ServerProcess],
 ) -> None:
