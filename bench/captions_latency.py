@@ -158,6 +158,7 @@ async def run_streams(
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--wav", type=Path, help="16 kHz mono WAV (default: pyannote sample)")
+    ap.add_argument("--ref", type=Path, help="reference text of --wav (bench.corpus writes one)")
     ap.add_argument("--streams", type=int, nargs="+", default=[1, 2, 4])
     ap.add_argument("--chunk-s", type=float, default=0.1)
     ap.add_argument("--speed", type=float, default=1.0)
@@ -165,8 +166,8 @@ def main() -> None:
     ap.add_argument(
         "--encoder-window",
         type=float,
-        default=None,
-        help="seconds of padded audio the encoder sees (default: 30)",
+        default=AsrSettings().encoder_window_s,
+        help="seconds of padded audio the encoder sees (30: Whisper's standard)",
     )
     ap.add_argument(
         "--out", type=Path, default=ROOT / "bench" / "results" / "captions_latency.json"
@@ -176,6 +177,8 @@ def main() -> None:
     if args.wav is None:
         sample = pyannote_sample()
         args.wav, reference = sample.wav, sample.reference_text()
+    elif args.ref is not None:
+        reference = args.ref.read_text()
     audio = read_wav(args.wav)
     settings = CaptionSettings(
         asr=AsrSettings(workers=args.workers, encoder_window_s=args.encoder_window)

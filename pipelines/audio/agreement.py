@@ -29,7 +29,7 @@ import numpy as np
 from pipelines.audio.asr import AsrResult
 from pipelines.audio.guards import GuardParams, accepted_words, normalize
 from pipelines.audio.ingest import TARGET_RATE, Samples
-from pipelines.audio.matching import agreed_prefix, strip_committed
+from pipelines.audio.matching import agreed_prefix, repeated_run, strip_committed
 from sessions.events import CaptionFinal, CaptionPartial, ServerEvent, Word
 
 
@@ -250,6 +250,7 @@ class CaptionPolicy:
         return out
 
     def _commit(self, seg: _Segment, words: list[Word]) -> list[ServerEvent]:
+        words = words[repeated_run(list(self._committed), words) :]
         if not words:
             return []
         floor = self._committed[-1].end if self._committed else 0.0

@@ -60,11 +60,12 @@ class AsrSettings:
     workers: int = 2  # decodes run at once (threads and model replicas)
     language: str = "en"
     # Whisper encodes 30 s of (padded) audio whatever the window: most of a short
-    # decode's cost. Padding only to this many seconds (never less than the window
-    # plus ``encoder_margin_s``) makes decodes faster on CPU, but the model was
-    # trained on 30 s and then loops and drops words more often (docs/captions.md).
-    # None keeps the standard 30 s.
-    encoder_window_s: float | None = None
+    # decode's cost (the encoder's attention grows with the square of its length).
+    # Captions decode buffers of a few seconds, so features are padded only to this
+    # many seconds, never less than the audio plus ``encoder_margin_s``: about 8x
+    # cheaper encodes than 30 s, at the same WER (docs/captions.md, "Encoder
+    # window"). None (or 30) keeps the standard 30 s.
+    encoder_window_s: float | None = 10.0
     encoder_margin_s: float = 4.0
 
 
@@ -183,10 +184,28 @@ class FasterWhisperBackend:
             model.hf_tokenizer, model.model.is_multilingual, task="transcribe", language=language
         )
         options = self._options(tokenizer, kwargs)
-        segments: Iterable[Any] = model.generate_segments(
-            features, tokenizer, options, False, encoder_output
+        # When the first pass stops at a timestamp before the end, faster-whisper
+        # decodes the rest in a second pass and encodes it padded to 30 s again:
+        # that pass gets the short window too.
+        segments: Iterable[Any] = type(model).generate_segments(
+            _Windowed(model, frames), features, tokenizer, options, False, encoder_output
         )
         return segments
+
+
+class _Windowed:
+    """A faster-whisper model whose ``encode`` sees at most ``frames`` feature
+    frames: the audio of a short window is all there is, the rest is padding."""
+
+    def __init__(self, model: Any, frames: int) -> None:
+        self._model = model
+        self._frames = frames
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._model, name)
+
+    def encode(self, features: npt.NDArray[np.float32]) -> Any:
+        return self._model.encode(np.ascontiguousarray(features[..., : self._frames]))
 
 
 def _options_factory() -> Any:

@@ -25,6 +25,7 @@ from pipelines.audio.diarization_metrics import DECISION_SECONDS, SPEAKER_MERGES
 from pipelines.audio.pyannote_backend import PyannoteSettings
 from pipelines.audio.speaker_embedding import Ge2eSettings, SpeakerEmbedder, shared_ge2e
 from pipelines.audio.speaker_worker import EmbeddingWorker
+from pipelines.audio.threads import single_threaded_blas
 from sessions.events import CaptionFinal, ServerEvent, SpeakersMerged
 
 
@@ -98,6 +99,7 @@ class DiarizationRuntime:
         embedder: SpeakerEmbedder | None = None,
     ) -> None:
         self.settings = s = settings or DiarizationSettings()
+        single_threaded_blas()
         self.embedder = embedder or build_embedder(s)
         self.worker = EmbeddingWorker(
             self.embedder, max_batch=s.max_batch, max_pending=s.max_pending

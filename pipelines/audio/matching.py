@@ -52,3 +52,24 @@ def strip_committed(committed: list[Word], words: list[Word]) -> list[Word]:
         last = committed[-1].end
         drop = sum(1 for w in words if w.end <= last + 0.05)
     return words[drop:]
+
+
+def repeated_run(
+    committed: list[Word], words: list[Word], *, min_run: int = 2, slack_s: float = 0.3
+) -> int:
+    """How many leading ``words`` repeat committed words heard over the same audio.
+
+    A last guard before a final: ``words`` that say again, word for word, a run of
+    at least ``min_run`` committed words, and start before that run ended (plus
+    ``slack_s``), are the same speech decoded twice, not a speaker repeating it.
+    """
+    c = [normalize(w.w) for w in committed]
+    h = [normalize(w.w) for w in words]
+    best = 0
+    for j in range(len(c)):
+        k = 0
+        while j + k < len(c) and k < len(h) and c[j + k] == h[k]:
+            k += 1
+        if k >= min_run and k > best and words[0].start < committed[j + k - 1].end + slack_s:
+            best = k
+    return best

@@ -46,7 +46,7 @@ class CaptionOptions(BaseModel):
     compute_type: str = "default"
     workers: int = Field(default=2, ge=1, le=16)
     cpu_threads: int = Field(default=1, ge=1, le=64)
-    encoder_window_s: float | None = Field(default=None, ge=5.0, le=30.0)
+    encoder_window_s: float = Field(default=10.0, ge=5.0, le=30.0)
     vad: Literal["silero", "webrtc"] = "silero"
     webrtc_gate: bool = True
     partial_interval_s: float = Field(default=0.4, ge=0.1, le=5.0)

@@ -18,6 +18,7 @@ from pipelines.audio.asr import (
 )
 from pipelines.audio.endpointing import EndpointParams
 from pipelines.audio.metrics import SESSIONS_BEHIND
+from pipelines.audio.threads import single_threaded_blas
 from pipelines.audio.vad import SileroVad, VadBackend, WebRtcVad
 from pipelines.audio.vad_batcher import VadBatcher
 from pipelines.audio.worker import AsrWorker
@@ -44,6 +45,7 @@ class CaptionRuntime:
         vad: VadBackend | None = None,
     ) -> None:
         self.settings = s = settings or CaptionSettings()
+        single_threaded_blas()
         if vad is None:
             vad = SileroVad() if s.vad == "silero" else WebRtcVad()
         self.vad = VadBatcher(vad)

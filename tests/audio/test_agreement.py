@@ -8,7 +8,7 @@ import numpy as np
 
 from pipelines.audio.agreement import CaptionPolicy, DecodeJob, PolicyParams
 from pipelines.audio.asr import AsrResult, AsrSegment, AsrWord
-from pipelines.audio.matching import agreed_prefix, strip_committed
+from pipelines.audio.matching import agreed_prefix, repeated_run, strip_committed
 from sessions.events import CaptionFinal, CaptionPartial, ServerEvent, Word
 
 
@@ -230,3 +230,30 @@ def test_a_buffer_that_yields_nothing_drops_its_prompt_then_its_oldest_audio() -
     assert stuck.end - stuck.offset > 4.0
     policy.job_done(stuck, heard())
     assert abs(job(policy, 0.0).offset - (stuck.end - 2.0)) < 1e-6  # caught up
+
+
+def test_words_decoded_twice_over_the_same_audio_are_not_final_twice() -> None:
+    said = [Word("well", 22.1, 22.4, 0.9), Word("there", 22.7, 22.9, 0.9)]
+    said += [Word("isn't", 22.9, 23.2, 0.9), Word("that", 23.2, 23.4, 0.9)]
+    again = [Word("Well,", 22.2, 22.5, 0.9), Word("there", 22.6, 22.8, 0.9)]
+    again += [Word("isn't", 22.8, 23.1, 0.9), Word("much", 23.5, 23.9, 0.9)]
+    assert repeated_run(said, again) == 3
+    # The same words said again later are speech, and so is a single repeated word.
+    later = [Word(w.w, w.start + 3.0, w.end + 3.0, w.p) for w in said]
+    assert repeated_run(said, later) == 0
+    assert repeated_run(said, [Word("that", 23.2, 23.4, 0.9), Word("one", 23.5, 23.8, 0.9)]) == 0
+    assert repeated_run([], again) == 0
+    # Through the policy: a final decode that hears committed words of another
+    # buffer again (its text no longer in the buffer) commits only what is new.
+    policy = CaptionPolicy(PolicyParams(early_lead=0))
+    policy.speech_started(0.0)
+    feed(policy, 1.0)
+    policy.job_done(job(policy), heard(("One", 0.1, 0.4), ("two", 0.5, 0.8), ("three", 0.8, 0.9)))
+    policy.job_done(job(policy, 0.0), heard(("One", 0.1, 0.4), ("two", 0.5, 0.8), ("x", 0.9, 1.0)))
+    policy.speech_stopped(1.0)
+    seg = policy._closed[0]
+    seg.in_buffer = []  # as if trimmed away
+    events = policy.job_done(
+        job(policy), heard(("One", 0.1, 0.4), ("two", 0.5, 0.8), ("four", 0.9, 1.0))
+    )
+    assert show(events) == ["final#1 'four' 0.90-1.00"]

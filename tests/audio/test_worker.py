@@ -20,7 +20,7 @@ Audio = npt.NDArray[np.float32]
 
 @pytest.fixture(scope="module")
 def hello(say: Callable[..., Audio]) -> Audio:
-    return say("Hello there.")
+    return say("Hello there, how are you today?")
 
 
 def job(audio: Audio, serial: int, *, final: bool = False) -> DecodeJob:
