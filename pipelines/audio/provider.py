@@ -30,7 +30,7 @@ from pipelines.audio.asr import AsrSettings
 from pipelines.audio.caption_pipeline import CaptionPipeline
 from pipelines.audio.diarization_stage import DiarizationRuntime
 from pipelines.audio.endpointing import EndpointParams
-from pipelines.audio.runtime import CaptionRuntime, CaptionSettings
+from pipelines.audio.runtime import CaptionRuntime, CaptionSettings, runtime_for
 from pipelines.options import parse_options
 from sessions.pipeline import PipelineContext
 
@@ -81,7 +81,7 @@ class CaptionProvider:
 
     async def start(self) -> None:
         settings = self.options.settings()
-        self.runtime = await anyio.to_thread.run_sync(CaptionRuntime, settings)
+        self.runtime = await anyio.to_thread.run_sync(runtime_for, settings)
         if self.options.diarization:
             self.diarization = await anyio.to_thread.run_sync(_load_diarization)
 

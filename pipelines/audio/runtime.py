@@ -78,3 +78,12 @@ def shared_runtime(settings: CaptionSettings | None = None) -> CaptionRuntime:
                 settings or CaptionSettings(asr=default_settings_from_env())
             )
         return _shared["runtime"]
+
+
+def runtime_for(settings: CaptionSettings) -> CaptionRuntime:
+    """The process's runtime when it was (or is now) built with ``settings``, so that
+    ``caption`` and ``voice_agent`` sessions share one model and one fair queue; a
+    runtime of its own for a mode configured with different models. Loads models:
+    call it in a worker thread."""
+    shared = shared_runtime(settings)
+    return shared if shared.settings == settings else CaptionRuntime(settings)

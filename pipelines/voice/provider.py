@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pipelines.audio.caption_pipeline import CaptionPipeline
 from pipelines.audio.diarization_stage import DiarizationRuntime, settings_from_env
 from pipelines.audio.provider import CaptionOptions
-from pipelines.audio.runtime import CaptionRuntime, CaptionSettings, shared_runtime
+from pipelines.audio.runtime import CaptionRuntime, runtime_for
 from pipelines.options import parse_options
 from pipelines.text.provider import ENGINES, AgentOptions, AgentProvider, EngineCache
 from pipelines.voice.pipeline import VoiceAgentPipeline
@@ -52,14 +52,6 @@ class VoiceAgentOptions(BaseModel):
         )
 
 
-def caption_runtime(settings: CaptionSettings) -> CaptionRuntime:
-    """The process's caption runtime when it was (or is now) built with ``settings``;
-    a runtime of this mode's own when another mode loaded different models first.
-    Loads models: call it in a worker thread."""
-    shared = shared_runtime(settings)
-    return shared if shared.settings == settings else CaptionRuntime(settings)
-
-
 def speaker_runtime() -> DiarizationRuntime | None:
     """The speaker encoder (its model is shared by the process), or None without the
     ``diarization`` extra: captions then carry no speaker labels."""
@@ -81,7 +73,7 @@ class VoiceAgentProvider:
         """Load (or take from another mode) the caption models and the engine, off
         the event loop."""
         settings = self.options.caption.settings()
-        self.runtime = await anyio.to_thread.run_sync(caption_runtime, settings)
+        self.runtime = await anyio.to_thread.run_sync(runtime_for, settings)
         if self.options.caption.diarization:
             self.speakers = await anyio.to_thread.run_sync(speaker_runtime)
         await self.agents.start()

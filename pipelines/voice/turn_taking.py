@@ -16,6 +16,11 @@ the segment are still being decoded), an empty one says the segment ended. A fin
 and the partial that follows it are emitted together, so the turn is taken on the
 timer, ``final_settle_s`` after the last final, never inside ``caption_final``.
 
+Decodes can be quicker than the VAD: when every word of the speech is final before
+``speech.stopped`` (the newest final ends within ``EARLY_FINAL_S`` of the end of
+speech, and no partial with words came after it), no final follows and the turn is
+taken after the silence alone.
+
 Barge-in: speech that starts while an agent turn runs cancels that turn.
 """
 
@@ -63,6 +68,9 @@ class BargeIn:
 Action = StartTurn | BargeIn
 
 
+EARLY_FINAL_S = 0.4  # end of speech (with the VAD's padding) to the end of its last word
+
+
 class Listening(StrEnum):
     SILENT = "silent"  # nothing said since the last turn
     SPEAKING = "speaking"
@@ -87,6 +95,8 @@ class TurnTaker:
     _stopped_at: float | None = None  # monotonic time speech stopped
     _stopped_audio: float = 0.0  # session audio time speech stopped
     _final_in: bool = True  # the final of the last segment has arrived
+    _final_end: float = -1.0  # audio time the newest final reaches
+    _partial_open: bool = False  # a partial with words came after the newest final
     _settle_until: float = 0.0  # monotonic time: a partial may still follow a final
 
     def _move(self, action: str) -> None:
@@ -113,12 +123,17 @@ class TurnTaker:
         self._move("speech_stopped")
         self._stopped_at = now
         self._stopped_audio = at_audio
+        # Decodes may have made every word final before the VAD was sure speech had
+        # stopped: then no final follows, and there is nothing to wait for.
+        self._final_in = not self._partial_open and self._final_end >= at_audio - EARLY_FINAL_S
         return self.timer(now)
 
     def caption_final(self, text: str, end_audio: float, now: float) -> list[Action]:
         text = text.strip()
         if text:
             self._words.append(text)
+        self._final_end = max(self._final_end, end_audio)
+        self._partial_open = False
         if self.state is Listening.PAUSED and end_audio >= self._stopped_audio - 0.5:
             self._final_in = True
         self._settle_until = now + self.settings.final_settle_s
@@ -127,8 +142,9 @@ class TurnTaker:
     def caption_partial(self, text: str, now: float) -> list[Action]:
         """After speech stopped, a partial with words means more finals are coming;
         an empty one that the segment ended without them."""
+        self._partial_open = bool(text.strip())
         if self.state is Listening.PAUSED:
-            self._final_in = not text.strip()
+            self._final_in = not self._partial_open
         return self.timer(now)
 
     # -- what the agent says -----------------------------------------------------

@@ -152,7 +152,8 @@ async def test_pyannote_sample_streams_close_to_offline(
     events = await run_caption(runtime, chunks(pcm16(audio), 3200), speed=speed)
     streamed = final_text(events)
     # Measured on a 2-core machine: offline 0.16 against the reference; streamed
-    # 0.20-0.22 against the reference and 0.10-0.14 against offline.
+    # 0.15-0.22 against the reference (0.30 once flat out, before repeated phrases
+    # were guarded) and 0.10-0.14 against offline.
     assert wer(sample.reference_text(), offline_text) <= 0.18
     assert wer(sample.reference_text(), streamed) <= 0.27, streamed
     assert wer(offline_text, streamed) <= 0.18, streamed

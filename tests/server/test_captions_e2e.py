@@ -104,10 +104,10 @@ async def test_a_phone_call_in_real_time_is_captioned_close_to_offline(
     streamed_wer, offline_wer = wer(reference, run.text()), wer(reference, offline_text)
     latencies = sorted(lat for _, lat in run.word_latencies())
     p50 = latencies[len(latencies) // 2]
-    # Measured on the shared 2-core machine: offline 0.16; streamed 0.15-0.19 in most
-    # runs, 0.27 in one loaded full-suite run (the opening "Hello?" repeated once more);
-    # word latency p50 1.4 s.
-    assert streamed_wer <= offline_wer + 0.12, (streamed_wer, offline_wer, run.text())
+    # Measured on the shared 2-core machine: offline 0.16; streamed 0.148 (with a
+    # 30 s encoder window 0.15-0.20, and 0.27 once in a loaded run); word latency
+    # p50 0.58 s.
+    assert streamed_wer <= offline_wer + 0.08, (streamed_wer, offline_wer, run.text())
     assert p50 < 4.0, p50
 
 

@@ -13,12 +13,11 @@ import numpy.typing as npt
 import pytest
 
 from pipelines.audio.provider import CaptionOptions
-from pipelines.audio.runtime import CaptionRuntime
+from pipelines.audio.runtime import CaptionRuntime, runtime_for
 from pipelines.text.engine import LlmEngine
 from pipelines.text.engines import EngineSettings
 from pipelines.text.llama_engine import LlamaSettings
 from pipelines.text.provider import ENGINES
-from pipelines.voice.provider import caption_runtime
 from tests.audio.assets import espeak
 
 Audio = npt.NDArray[np.float32]
@@ -30,7 +29,7 @@ ENGINE_SETTINGS = EngineSettings(llama=LlamaSettings(n_ctx=2048, n_threads=1, ma
 
 @pytest.fixture(scope="session")
 def runtime() -> CaptionRuntime:
-    return caption_runtime(CaptionOptions().settings())
+    return runtime_for(CaptionOptions().settings())
 
 
 @pytest.fixture(scope="session")

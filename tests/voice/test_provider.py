@@ -6,11 +6,11 @@ from __future__ import annotations
 import pytest
 
 from pipelines.audio.provider import CaptionOptions
-from pipelines.audio.runtime import CaptionRuntime
+from pipelines.audio.runtime import CaptionRuntime, runtime_for
 from pipelines.text.engine import LlmEngine
 from pipelines.text.provider import ENGINES, AgentOptions, AgentProvider
 from pipelines.voice.pipeline import VoiceAgentPipeline
-from pipelines.voice.provider import VoiceAgentProvider, caption_runtime, create_provider
+from pipelines.voice.provider import VoiceAgentProvider, create_provider
 from sessions.config import SessionConfig
 from sessions.pipeline import PipelineContext
 from sessions.tenants import TenantPolicy
@@ -50,9 +50,9 @@ def test_create_before_start_is_a_bug() -> None:
 
 def test_caption_runtime_is_shared_when_the_settings_agree(runtime: CaptionRuntime) -> None:
     settings = CaptionOptions().settings()
-    assert caption_runtime(settings) is runtime  # the process's, already loaded
+    assert runtime_for(settings) is runtime  # the process's, already loaded
     other = CaptionOptions(min_silence_s=0.5, workers=1).settings()
-    own = caption_runtime(other)
+    own = runtime_for(other)
     assert own is not runtime and own.settings == other
 
 

@@ -150,3 +150,25 @@ def test_settings_are_checked_and_illegal_transitions_raise() -> None:
     with pytest.raises(IllegalTransition):
         t._move("turn_taken")
     assert t.state is Listening.SILENT
+
+
+def test_words_all_final_before_speech_stopped_need_no_further_final() -> None:
+    t = taker(end_of_turn_s=0.5)
+    t.speech_started(now=10.0)
+    t.caption_partial("what time is", now=10.8)
+    t.caption_final("what time is it", end_audio=1.8, now=11.0)
+    assert t.speech_stopped(at_audio=2.0, now=11.1) == []
+    assert t.next_deadline() == pytest.approx(11.6)  # the silence alone, not final_wait_s
+    assert t.timer(11.6) == [StartTurn("what time is it", 11.1)]
+    # A partial with words after the last final: its words are still to come.
+    t.speech_started(now=20.0)
+    t.caption_final("I need", end_audio=10.5, now=20.5)
+    t.caption_partial("a refund", now=20.7)
+    t.speech_stopped(at_audio=11.5, now=21.0)
+    assert t.next_deadline() == 21.0 + 3.0
+    # A final that ends well before the end of speech: the rest is being decoded.
+    t2 = taker(end_of_turn_s=0.5)
+    t2.speech_started(now=1.0)
+    t2.caption_final("hello", end_audio=0.5, now=1.6)
+    t2.speech_stopped(at_audio=2.0, now=2.2)
+    assert t2.next_deadline() == 2.2 + 3.0
