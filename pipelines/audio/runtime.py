@@ -1,6 +1,7 @@
 """What every caption session of a process shares: the models, loaded once, and
-their workers. ``shared_runtime()`` builds it on first use; a server calls it at
-startup (in a thread: loading takes a second) so ``/readyz`` means models loaded.
+their workers. ``runtime_for(settings)`` builds one per distinct settings on first
+use and keeps it for the process; a server's providers call it at startup (in a
+thread: loading takes a second) so ``/readyz`` means models loaded.
 """
 
 from __future__ import annotations
@@ -65,25 +66,21 @@ class CaptionRuntime:
         return len(self._behind)
 
 
-_shared: dict[str, CaptionRuntime] = {}
+_shared: dict[CaptionSettings, CaptionRuntime] = {}
 _shared_lock = threading.Lock()
 
 
-def shared_runtime(settings: CaptionSettings | None = None) -> CaptionRuntime:
-    """The process's runtime; ``settings`` only matter on the first call (default:
-    ``CaptionSettings`` with the ASR overrides of ``PARLEY_ASR_*``)."""
-    with _shared_lock:
-        if "runtime" not in _shared:
-            _shared["runtime"] = CaptionRuntime(
-                settings or CaptionSettings(asr=default_settings_from_env())
-            )
-        return _shared["runtime"]
-
-
 def runtime_for(settings: CaptionSettings) -> CaptionRuntime:
-    """The process's runtime when it was (or is now) built with ``settings``, so that
-    ``caption`` and ``voice_agent`` sessions share one model and one fair queue; a
-    runtime of its own for a mode configured with different models. Loads models:
-    call it in a worker thread."""
-    shared = shared_runtime(settings)
-    return shared if shared.settings == settings else CaptionRuntime(settings)
+    """The process's runtime for ``settings``, built on first use: ``caption`` and
+    ``voice_agent`` sessions with the same settings share one model, one fair decode
+    queue and one load governor. Loads models: call it in a worker thread."""
+    with _shared_lock:
+        runtime = _shared.get(settings)
+        if runtime is None:
+            runtime = _shared[settings] = CaptionRuntime(settings)
+        return runtime
+
+
+def shared_runtime() -> CaptionRuntime:
+    """The runtime of the default settings, with the ASR overrides of ``PARLEY_ASR_*``."""
+    return runtime_for(CaptionSettings(asr=default_settings_from_env()))

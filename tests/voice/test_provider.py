@@ -54,6 +54,7 @@ def test_caption_runtime_is_shared_when_the_settings_agree(runtime: CaptionRunti
     other = CaptionOptions(min_silence_s=0.5, workers=1).settings()
     own = runtime_for(other)
     assert own is not runtime and own.settings == other
+    assert runtime_for(other) is own  # built once per settings
 
 
 @pytest.mark.anyio
