@@ -45,6 +45,9 @@ class GenerationRequest:
     json_schema: dict[str, Any] | None = None
     # Fair queueing key: requests of one session never starve another session's.
     session_id: str = ""
+    # The reply starts with this text and the output continues it (engines with
+    # ``supports_prefix`` only); the output does not repeat it.
+    prefix: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +83,7 @@ class EngineOverloaded(EngineError):
 
 class LlmEngine(Protocol):
     name: str
+    supports_prefix: bool  # GenerationRequest.prefix is honoured
 
     def count_tokens(self, text: str) -> int:
         """Tokens ``text`` takes in this engine's tokenizer (or a close estimate)."""

@@ -67,6 +67,7 @@ class LlamaSettings(BaseModel):
 class LlamaEngine:
     name = "llama"
     supports_json_schema = True
+    supports_prefix = True
 
     def __init__(self, settings: LlamaSettings | None = None) -> None:
         self.settings = settings = settings or LlamaSettings()
@@ -190,7 +191,10 @@ class LlamaEngine:
         def tokenize(data: bytes, special: bool) -> list[int]:
             return list(self._vocab.tokenize(data, add_bos=False, special=special))
 
-        return self._bos + tokenize_pieces(gemma_pieces(request.messages), tokenize)
+        prompt = self._bos + tokenize_pieces(gemma_pieces(request.messages), tokenize)
+        if request.prefix:
+            prompt += tokenize(request.prefix.encode("utf-8"), False)
+        return prompt
 
     def _grammar(self, schema: dict[str, Any]) -> LlamaGrammar:
         key = json.dumps(schema, sort_keys=True)

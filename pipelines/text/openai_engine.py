@@ -59,6 +59,7 @@ class OpenAISettings(BaseModel):
 class OpenAIEngine:
     name = "openai"
     supports_json_schema = True
+    supports_prefix = False  # no portable way to continue an assistant message
 
     def __init__(self, settings: OpenAISettings | None = None) -> None:
         self.settings = settings = settings or OpenAISettings()

@@ -66,6 +66,7 @@ def vllm_available() -> bool:
 class VllmEngine:
     name = "vllm"
     supports_json_schema = True
+    supports_prefix = False
 
     def __init__(self, settings: VllmSettings) -> None:
         if not settings.model:

@@ -8,19 +8,21 @@ to show what happens to a decision the grammar would not have allowed."""
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 import anyio
 import pytest
 from agent_support import INJECTION, Recorder, TimedSink, agent_tools, make_agent
 
 from pipelines.text.agent import AgentPipeline, AgentSettings, TurnRequest
-from pipelines.text.engine import ChatMessage
+from pipelines.text.engine import ChatMessage, GenerationRequest
 from pipelines.text.latency import TurnClock, TurnLimits
 from pipelines.text.llama_engine import LlamaEngine
-from pipelines.text.turn import ToolDecision
-from pipelines.text.turn_runner import TurnRun, TurnSetup
+from pipelines.text.turn import AnswerDecision, ToolDecision
+from pipelines.text.turn_runner import TurnRun, TurnSetup, system_text
 from sessions.events import ServerEvent, TokenDelta, ToolCall, ToolResult, TurnDone
 from tools.audit import MemoryAuditSink
+from tools.builtins import builtin_registry
 
 pytestmark = pytest.mark.anyio
 
@@ -227,3 +229,59 @@ def _bare_run(
     run = TurnRun(setup, TurnClock(received_at=time.monotonic()), time.monotonic, emit)  # type: ignore[arg-type]
     run.current.append(ChatMessage("user", "hello"))
     return run
+
+
+class _NoPrefix:
+    """The same engine, as an engine that cannot continue a reply would be."""
+
+    supports_prefix = False
+
+    def __init__(self, inner: LlamaEngine) -> None:
+        self._inner = inner
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._inner, name)
+
+
+QUESTIONS = [
+    "What is the capital of France?",
+    "What time is it right now?",
+    "What is 12 times 7?",
+    "Tell me a short joke.",
+    "Search the documents for the refund policy.",
+    "hello",
+]
+
+
+async def test_the_one_word_decision_agrees_with_the_constrained_one(engine: LlamaEngine) -> None:
+    """The answer fast path (the reply started with ``{ "action": "``, no grammar)
+    decides "answer" only where the full constrained decision does too."""
+    registry = builtin_registry()
+    allowed = frozenset({"current_time", "calculator", "search_documents"})
+    offered = [spec for name in sorted(allowed) if (spec := registry.lookup(name)) is not None]
+    system = system_text("You are a helpful voice assistant.", offered)
+    fast_answers = 0
+    for question in QUESTIONS:
+        run = _bare_run(engine, registry, allowed, lambda e: None)
+        run.current[:] = [ChatMessage("user", question)]
+        fast = await run._answers_at_once(run._context(system, []))
+        full_run = _bare_run(_NoPrefix(engine), registry, allowed, lambda e: None)  # type: ignore[arg-type]
+        full_run.current[:] = [ChatMessage("user", question)]
+        full = await full_run._decide(system, [], allowed, False)
+        assert full_run.requests == 1  # no fast path without prefix support
+        if fast:
+            fast_answers += 1
+            assert isinstance(full, AnswerDecision), (question, full)
+    assert fast_answers >= 3  # the path is taken: most questions need no tool
+
+
+async def test_a_prefix_is_continued_not_repeated(engine: LlamaEngine) -> None:
+    plain = GenerationRequest("p", (ChatMessage("user", "Say hi."),), max_tokens=3)
+    prefixed = replace(plain, prefix='{"action": "', stop=('"',))
+    base, longer = engine.prompt_tokens(plain), engine.prompt_tokens(prefixed)
+    assert longer[: len(base)] == base and len(longer) > len(base)
+    text = ""
+    async with engine.stream(prefixed) as chunks:
+        async for chunk in chunks:
+            text += chunk.text
+    assert text and not text.lstrip().startswith("{") and '"' not in text
