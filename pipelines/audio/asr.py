@@ -67,6 +67,10 @@ class AsrSettings:
     # window"). None (or 30) keeps the standard 30 s.
     encoder_window_s: float | None = 10.0
     encoder_margin_s: float = 4.0
+    # Longer audio (a buffer that grew while the session was behind) gets the
+    # standard 30 s: with a window barely longer than the audio, Whisper skipped
+    # whole stretches of speech under load.
+    encoder_max_audio_s: float = 8.0
 
 
 def bundled_model_path() -> Path:
@@ -120,6 +124,7 @@ class FasterWhisperBackend:
         self._english_only = not self._model.model.is_multilingual
         self._window_s = s.encoder_window_s
         self._margin_s = s.encoder_margin_s
+        self._max_audio_s = s.encoder_max_audio_s
         self._options = _options_factory()
 
     def transcribe(self, audio: npt.NDArray[np.float32], prompt: str) -> AsrResult:
@@ -139,7 +144,7 @@ class FasterWhisperBackend:
             # Bounds a repetition loop's cost: ~4 tokens/s of speech, with slack.
             "max_new_tokens": int(min(200, 16 + 10 * duration)),
         }
-        if self._window_s is None or duration + self._margin_s > 30.0:
+        if self._window_s is None or duration > min(self._max_audio_s, 30.0 - self._margin_s):
             segments: Iterable[Any] = self._model.transcribe(
                 audio, language=language, vad_filter=False, **kwargs
             )[0]

@@ -55,13 +55,22 @@ def strip_committed(committed: list[Word], words: list[Word]) -> list[Word]:
 
 
 def repeated_run(
-    committed: list[Word], words: list[Word], *, min_run: int = 2, slack_s: float = 0.3
+    committed: list[Word],
+    words: list[Word],
+    *,
+    min_run: int = 2,
+    slack_s: float = 0.3,
+    echo_run: int = 3,
+    echo_s: float = 3.0,
 ) -> int:
-    """How many leading ``words`` repeat committed words heard over the same audio.
+    """How many leading ``words`` repeat committed words: a last guard before a final.
 
-    A last guard before a final: ``words`` that say again, word for word, a run of
-    at least ``min_run`` committed words, and start before that run ended (plus
-    ``slack_s``), are the same speech decoded twice, not a speaker repeating it.
+    ``words`` that say again, word for word, a run of committed words are dropped when
+    the run is at least ``min_run`` words and they start before it ended (plus
+    ``slack_s``): the same speech decoded twice. A run of at least ``echo_run`` words
+    is dropped when they start within ``echo_s`` after it: Whisper echoing its
+    prompt (the words said just before the buffer) at the start of a window. A
+    speaker who repeats a phrase later, or one or two words at once, is kept.
     """
     c = [normalize(w.w) for w in committed]
     h = [normalize(w.w) for w in words]
@@ -70,6 +79,9 @@ def repeated_run(
         k = 0
         while j + k < len(c) and k < len(h) and c[j + k] == h[k]:
             k += 1
-        if k >= min_run and k > best and words[0].start < committed[j + k - 1].end + slack_s:
+        if k <= best or k < min_run:
+            continue
+        gap = words[0].start - committed[j + k - 1].end
+        if gap < slack_s or (k >= echo_run and gap < echo_s):
             best = k
     return best

@@ -238,8 +238,12 @@ def test_words_decoded_twice_over_the_same_audio_are_not_final_twice() -> None:
     again = [Word("Well,", 22.2, 22.5, 0.9), Word("there", 22.6, 22.8, 0.9)]
     again += [Word("isn't", 22.8, 23.1, 0.9), Word("much", 23.5, 23.9, 0.9)]
     assert repeated_run(said, again) == 3
+    # The prompt echoed at the start of the next window (3+ words, just after them).
+    echo = [Word(w.w, w.start + 1.5, w.end + 1.5, w.p) for w in said]
+    assert repeated_run(said, echo) == 4
+    assert repeated_run(said, echo[2:]) == 0  # two words: perhaps said again
     # The same words said again later are speech, and so is a single repeated word.
-    later = [Word(w.w, w.start + 3.0, w.end + 3.0, w.p) for w in said]
+    later = [Word(w.w, w.start + 4.5, w.end + 4.5, w.p) for w in said]
     assert repeated_run(said, later) == 0
     assert repeated_run(said, [Word("that", 23.2, 23.4, 0.9), Word("one", 23.5, 23.8, 0.9)]) == 0
     assert repeated_run([], again) == 0
