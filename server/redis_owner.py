@@ -134,7 +134,9 @@ class OwnerLink:
         batch = list(replay.after(self.written))[:MAX_BATCH]
         upto = batch[-1].seq if batch else self.written
         turn = open_turn(self.turn, [e.event for e in batch])
-        if any(e.event.wire_type() == "turn.done" for e in batch):
+        # A turn's start and end are where a pipeline's state moves (a turn counter,
+        # a conversation): snapshot with the batch that carries them.
+        if any(e.event.wire_type() in ("turn.started", "turn.done") for e in batch):
             self.snapshot_due = True
         state = self._snapshot() if self.snapshot_due else None
         record = replace(
