@@ -41,7 +41,6 @@ class PolicyParams:
     keep_s: float = 1.5  # audio a trim leaves before the newest committed words
     max_buffer_s: float = 8.0  # past this, older words commit without agreement
     force_margin_s: float = 1.0
-    edge_s: float = 0.25  # words ending this close to a partial decode's end are not final yet
     degraded_interval_s: float = 2.5  # decode cadence when the worker allows no partials
     # Words with at least this many words after them in one decode, heard with a
     # probability of at least early_p, commit without waiting for a second decode
@@ -207,11 +206,6 @@ class CaptionPolicy:
             horizon = job.end - self.params.force_margin_s
             while agreed < len(words) and words[agreed].end <= horizon:
                 agreed += 1
-        # A word ending at the edge of the decoded audio may be stretched over the
-        # silence after it (the VAD has not said speech stopped yet): it waits for a
-        # later decode, or for the segment's final one, which ends where speech did.
-        while agreed and words[agreed - 1].end > job.end - p.edge_s:
-            agreed -= 1
         done, rest = words[:agreed], words[agreed:]
         seg.hypothesis = rest
         events = self._commit(seg, done)

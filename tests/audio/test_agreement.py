@@ -251,27 +251,13 @@ def test_words_decoded_twice_over_the_same_audio_are_not_final_twice() -> None:
     # buffer again (its text no longer in the buffer) commits only what is new.
     policy = CaptionPolicy(PolicyParams(early_lead=0))
     policy.speech_started(0.0)
-    feed(policy, 1.5)
+    feed(policy, 1.0)
     policy.job_done(job(policy), heard(("One", 0.1, 0.4), ("two", 0.5, 0.8), ("three", 0.8, 0.9)))
     policy.job_done(job(policy, 0.0), heard(("One", 0.1, 0.4), ("two", 0.5, 0.8), ("x", 0.9, 1.0)))
-    policy.speech_stopped(1.5)
+    policy.speech_stopped(1.0)
     seg = policy._closed[0]
     seg.in_buffer = []  # as if trimmed away
     events = policy.job_done(
         job(policy), heard(("One", 0.1, 0.4), ("two", 0.5, 0.8), ("four", 0.9, 1.0))
     )
     assert show(events) == ["final#1 'four' 0.90-1.00"]
-
-
-def test_a_word_at_the_edge_of_a_partial_decode_waits_for_the_final_one() -> None:
-    policy = CaptionPolicy(PolicyParams(early_lead=0))
-    policy.speech_started(0.0)
-    feed(policy, 1.0)
-    policy.job_done(job(policy), heard(("One", 0.1, 0.4), ("two", 0.5, 0.95)))
-    feed(policy, 0.4)
-    # "two" is stretched to the end of the window again: agreed, but not final yet.
-    events = policy.job_done(job(policy), heard(("One", 0.1, 0.4), ("two", 0.5, 1.35)))
-    assert show(events) == ["final#0 'One' 0.10-0.40", "partial#1 'two'"]
-    policy.speech_stopped(1.0)
-    events = policy.job_done(job(policy), heard(("One", 0.1, 0.4), ("two", 0.5, 0.95)))
-    assert show(events) == ["final#1 'two' 0.50-0.95"]
