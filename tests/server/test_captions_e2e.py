@@ -79,9 +79,9 @@ def check_timeline(run: CaptionRun, duration: float) -> None:
     ats = [m["at"] for m in marks]
     assert ats == sorted(ats)
     spans = list(zip(ats[::2], ats[1::2], strict=True))
-    assert all(
-        any(a - 0.05 <= w["start"] and w["end"] <= b + 0.05 for a, b in spans) for w in words
-    )
+    # Whisper's word times are good to a couple of tenths of a second: a last word's
+    # end may be stretched over the silence after it, past the VAD's stop.
+    assert all(any(a - 0.05 <= w["start"] and w["end"] <= b + 0.3 for a, b in spans) for w in words)
     shown = -1  # the last final received: a partial for it or before it is stale
     for m in run.of_type("caption.final", "caption.partial"):
         if m["type"] == "caption.final":
