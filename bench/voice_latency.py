@@ -32,7 +32,6 @@ import argparse
 import os
 import statistics
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -43,7 +42,7 @@ import numpy as np
 from bench.common import summary_ms, write_result
 from server.settings import Settings
 from tests.audio.assets import espeak
-from tests.support.client import Client, Message
+from tests.support.client import Client, Message, Timed
 from tests.support.server import ServerProcess, run_server
 from tests.voice.microphone import Audio, Microphone, Utterance
 
@@ -64,12 +63,11 @@ def speech(text: str) -> Audio:
     return np.concatenate([espeak(text), np.zeros(4800, dtype=np.float32)])
 
 
-class Session:
+class Session(Timed):
     """One voice session: its microphone, and its messages with arrival times."""
 
     def __init__(self, client: Client) -> None:
-        self.client = client
-        self.at: list[tuple[float, Message]] = []
+        super().__init__(client)
         chunk = 0
 
         async def send(pcm: bytes) -> None:
@@ -78,14 +76,6 @@ class Session:
             chunk += 1
 
         self.mic = Microphone(send)
-
-    async def until(self, predicate: Callable[[Message], bool], timeout: float = 60) -> Message:
-        with anyio.fail_after(timeout):
-            while True:
-                message = await self.client.recv(timeout)
-                self.at.append((time.monotonic(), message))
-                if predicate(message):
-                    return message
 
     def first_after(self, since: int, kind: str) -> tuple[float, Message] | None:
         return next(((t, m) for t, m in self.at[since:] if m["type"] == kind), None)

@@ -15,6 +15,7 @@ import sys
 import tempfile
 import zipfile
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -107,3 +108,13 @@ def read_wav(path: Path) -> npt.NDArray[np.float32]:
 
 def to_pcm16(x: npt.NDArray[np.float32]) -> bytes:
     return bytes((np.clip(x, -1.0, 1.0) * 32767.0).astype("<i2").tobytes())
+
+
+@cache
+def _spoken(text: str, voice: str) -> bytes:
+    return espeak(text, voice=voice).tobytes()
+
+
+def say(text: str, voice: str = "en-us") -> npt.NDArray[np.float32]:
+    """``text`` spoken by espeak-ng, synthesized once per process (a fresh copy)."""
+    return np.frombuffer(_spoken(text, voice), dtype=np.float32).copy()

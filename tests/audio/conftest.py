@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import cache
 
 import numpy as np
 import numpy.typing as npt
@@ -12,7 +11,8 @@ import pytest
 from pipelines.audio.asr import AsrSettings, FasterWhisperBackend
 from pipelines.audio.runtime import CaptionRuntime, CaptionSettings
 from pipelines.audio.vad import SileroVad
-from tests.audio.assets import Sample, espeak, pyannote_sample
+from tests.audio import assets
+from tests.audio.assets import Sample, pyannote_sample
 
 Audio = npt.NDArray[np.float32]
 
@@ -37,16 +37,7 @@ def sample() -> Sample:
     return pyannote_sample()
 
 
-@cache
-def _spoken(text: str, voice: str) -> bytes:
-    return espeak(text, voice=voice).tobytes()
-
-
 @pytest.fixture(scope="session")
 def say() -> Callable[..., Audio]:
     """``say(text, voice=...)``: espeak-ng speech, synthesized once per text."""
-
-    def speak(text: str, voice: str = "en-us") -> Audio:
-        return np.frombuffer(_spoken(text, voice), dtype=np.float32).copy()
-
-    return speak
+    return assets.say

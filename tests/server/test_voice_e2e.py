@@ -9,7 +9,6 @@ status, timing), never what it wrote.
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from functools import cache
@@ -21,7 +20,7 @@ import pytest
 
 from server.settings import Settings
 from tests.audio.assets import espeak
-from tests.support.client import Client, Message
+from tests.support.client import Client, Message, Timed
 from tests.support.server import ServerProcess, run_server
 from tests.voice.microphone import Audio, Microphone
 
@@ -67,31 +66,6 @@ def _spoken(text: str) -> bytes:
 
 def spoken(text: str) -> Audio:
     return np.frombuffer(_spoken(text), dtype=np.float32)
-
-
-class Timed:
-    """The client's messages with the time each arrived."""
-
-    def __init__(self, client: Client) -> None:
-        self.client = client
-        self.at: list[tuple[float, Message]] = []
-
-    async def until(self, predicate: Callable[[Message], bool], timeout: float = 60) -> Message:
-        with anyio.fail_after(timeout):
-            while True:
-                message = await self.client.recv(timeout)
-                self.at.append((time.monotonic(), message))
-                if predicate(message):
-                    return message
-
-    def index_of(self, message: Message) -> int:
-        return next(i for i, (_, m) in enumerate(self.at) if m is message)
-
-    def time_of(self, message: Message) -> float:
-        return self.at[self.index_of(message)][0]
-
-    def of_turn(self, turn_id: str) -> list[Message]:
-        return [m for _, m in self.at if m.get("turn_id") == turn_id]
 
 
 @asynccontextmanager

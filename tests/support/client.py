@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import socket
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -136,3 +137,28 @@ class Client:
         """Drop the TCP connection without a closing handshake (a network cut)."""
         transport = self.ws.transport
         transport.abort()
+
+
+class Timed:
+    """The client's messages with the time each arrived."""
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+        self.at: list[tuple[float, Message]] = []
+
+    async def until(self, predicate: Callable[[Message], bool], timeout: float = 60) -> Message:
+        with anyio.fail_after(timeout):
+            while True:
+                message = await self.client.recv(timeout)
+                self.at.append((time.monotonic(), message))
+                if predicate(message):
+                    return message
+
+    def index_of(self, message: Message) -> int:
+        return next(i for i, (_, m) in enumerate(self.at) if m is message)
+
+    def time_of(self, message: Message) -> float:
+        return self.at[self.index_of(message)][0]
+
+    def of_turn(self, turn_id: str) -> list[Message]:
+        return [m for _, m in self.at if m.get("turn_id") == turn_id]

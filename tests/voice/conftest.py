@@ -5,7 +5,6 @@ from the process's engine cache, and espeak-ng speech."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from functools import cache
 
 import anyio
 import numpy as np
@@ -18,7 +17,7 @@ from pipelines.text.engine import LlmEngine
 from pipelines.text.engines import EngineSettings
 from pipelines.text.llama_engine import LlamaSettings
 from pipelines.text.provider import ENGINES
-from tests.audio.assets import espeak
+from tests.audio import assets
 
 Audio = npt.NDArray[np.float32]
 
@@ -39,16 +38,7 @@ def engine() -> Iterator[LlmEngine]:
     anyio.run(ENGINES.release, held)
 
 
-@cache
-def _spoken(text: str, voice: str) -> bytes:
-    return espeak(text, voice=voice).tobytes()
-
-
 @pytest.fixture(scope="session")
 def say() -> Callable[..., Audio]:
     """``say(text, voice=...)``: espeak-ng speech, synthesized once per text."""
-
-    def speak(text: str, voice: str = "en-us") -> Audio:
-        return np.frombuffer(_spoken(text, voice), dtype=np.float32).copy()
-
-    return speak
+    return assets.say
