@@ -12,7 +12,9 @@ import { launch, screenshot, speechWav, type Browser } from "./browser.js";
 import { connect, figure, lastTurn, loggedErrors, openDemo, say, shownCaptions, until } from "./page.js";
 import { CuttableProxy } from "./proxy.js";
 
-const SENTENCE = "the quick brown fox jumps over the lazy dog";
+// espeak-ng's "quick brown fox" is misheard by tiny.en ("quick round fog") at every
+// encoder window: a sentence the model hears reliably keeps this test about the page.
+const SENTENCE = "can you help me find my order, please";
 const CAPTION_PROVIDER = join(repoRoot(), "pipelines", "audio", "provider.py");
 
 /** The modes of the server's `ready` log line. */
@@ -96,7 +98,7 @@ describe("the demo page against the real pipelines", () => {
     await connect(page, "caption");
     await page.click("#mic");
     await page.waitForSelector('#mic[aria-pressed="true"]', { timeout: 10_000 });
-    const words = ["quick", "brown", "fox", "jumps", "lazy", "dog"];
+    const words = ["help", "find", "my", "order", "please", "can"];
     const heard = (text: string) => words.filter((w) => text.toLowerCase().includes(w));
     const finals = await until(
       "captions with the spoken words",
