@@ -278,7 +278,8 @@ async def test_no_errors_and_no_prompts_in_the_logs(agent_server: ServerProcess)
     assert (await client.closed()).code == 1000
     await anyio.sleep(0.5)
     records = [json.loads(line) for line in list(agent_server.lines) if line.startswith("{")]
-    assert records and [r for r in records if r["level"] in ("error", "critical")] == []
+    errors = [r for r in records if r["level"] in ("error", "critical")]
+    assert records and errors == [], json.dumps(errors)  # with exc_type and frames
     turns = [r["agent"] for r in records if r["logger"] == "parley.agent"]
     last = [t for t in turns if t["session_id"] == client.welcome["session_id"]]
     assert [(t["status"], t["reason"]) for t in last] == [("cancelled", "session_closed")]
